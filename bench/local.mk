@@ -1,1 +1,20 @@
+# The benchmark: coordd against Apache ZooKeeper on this machine.  It is not
+# a test; "make bench" runs it by hand (bench/README.md).
+EXTRA_DIST += %D%/run.sh %D%/README.md
+
+if HAVE_ZKC
+noinst_PROGRAMS += %D%/zkbench
+%C%_zkbench_SOURCES = %D%/zkbench.c
+# THREADED declares the synchronous calls of libzookeeper_mt.
+%C%_zkbench_CPPFLAGS = $(AM_CPPFLAGS) -DTHREADED
+%C%_zkbench_LDADD = -lzookeeper_mt -lpthread
+
+bench: %D%/zkbench
+	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/%D%/run.sh
+else
+bench:
+	@echo "bench: needs the ZooKeeper C client (libzookeeper-mt-dev)" >&2; exit 1
+endif
+.PHONY: bench
 # end

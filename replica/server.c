@@ -1,0 +1,472 @@
+/*
+ * server.c - the commit pipeline (see server.h for the steps and their
+ * invariants), the client listener, and the periodic jobs: session expiry
+ * and the container/TTL reaper (ZooKeeper's ContainerManager).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "server.h"
+#include "txn.h"
+#include "txnlog.h"
+#include "xalloc.h"
+
+int64_t server_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t server_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- pending items ---- */
+
+static struct pending *pending_new(struct server *srv, struct conn *c, int32_t xid, int32_t type)
+{
+	struct pending *p = srv->pfree;
+	if (p) {
+		srv->pfree = p->next;
+	} else {
+		p = xcalloc(1, sizeof(*p));
+	}
+	p->next = NULL;
+	p->conn = c;
+	p->xid = xid;
+	p->type = type;
+	p->err = 0;
+	p->has_txn = false;
+	p->start_us = server_now_us();
+	p->txn.len = 0;
+	p->merr.n = 0;
+	p->merr.errs = NULL;
+	p->sync_path = NULL;
+	p->zxid = srv->prep.last_zxid;
+	return p;
+}
+
+static void pending_free(struct server *srv, struct pending *p)
+{
+	free(p->merr.errs);
+	free(p->sync_path);
+	p->merr.errs = NULL;
+	p->sync_path = NULL;
+	if (p->txn.cap > 64 * 1024)
+		buf_free(&p->txn); /* do not keep big setData buffers around */
+	if (p->conn) {
+		p->conn->pending--;
+		struct conn *c = p->conn;
+		p->conn = NULL;
+		if (c->pending == 0 && c->stalled)
+			conn_resume(c);
+		conn_unref(c);
+	}
+	p->next = srv->pfree;
+	srv->pfree = p;
+}
+
+static void release(struct server *srv);
+
+static void enqueue(struct server *srv, struct pending *p)
+{
+	if (p->conn) {
+		p->conn->pending++;
+		p->conn->refs++;
+	}
+	if (srv->ptail)
+		srv->ptail->next = p;
+	else
+		srv->phead = p;
+	srv->ptail = p;
+	srv->npending++;
+	/* An error reply behind nothing can go right away. */
+	if (srv->phead == p && !p->has_txn)
+		release(srv);
+}
+
+/* ---- commit: apply durable txns in zxid order and reply ---- */
+
+static void hook_session_created(void *arg, int64_t id, int32_t timeout, const char *pw, int32_t pwlen)
+{
+	struct server *srv = arg;
+	session_add(&srv->sessions, id, timeout, (const uint8_t *)pw, pwlen);
+}
+
+static void hook_session_closed(void *arg, int64_t id)
+{
+	struct server *srv = arg;
+	struct session *s = session_find(&srv->sessions, id);
+	if (!s)
+		return;
+	if (s->conn) {
+		s->conn->session = NULL;
+		s->conn = NULL;
+	}
+	session_remove(&srv->sessions, id);
+}
+
+const struct txn_hooks *server_txn_hooks(struct server *srv)
+{
+	static struct txn_hooks h;
+	h.session_created = hook_session_created;
+	h.session_closed = hook_session_closed;
+	h.arg = srv;
+	return &h;
+}
+
+static void release(struct server *srv)
+{
+	struct pending *p;
+
+	while ((p = srv->phead) != NULL && p->zxid <= srv->durable_zxid) {
+		struct txn_result res;
+		bool applied = false;
+
+		srv->phead = p->next;
+		if (!srv->phead)
+			srv->ptail = NULL;
+		srv->npending--;
+		if (p->has_txn) {
+			int rc = txn_apply(&srv->dt, server_txn_hooks(srv), p->txn.data, p->txn.len, &res,
+					   &srv->arena);
+			COORD_ASSERT(rc == 0); /* we encoded it ourselves */
+			prep_committed(&srv->prep, p->zxid);
+			srv->stats.txns++;
+			srv->txns_since_snap++;
+			applied = true;
+		}
+		if (p->conn && p->conn->state != CONN_CLOSING)
+			conn_reply_txn(p->conn, p, applied ? &res : NULL);
+		arena_reset(&srv->arena);
+		pending_free(srv, p);
+	}
+	storage_maybe_snapshot(srv);
+}
+
+/*
+ * The log's group-commit callback.  status < 0 means the batch after
+ * `durable` could not be persisted: everything still pending beyond it
+ * fails, and prep forgets its speculative state (invariant 3).
+ */
+static void on_durable(void *arg, uint64_t durable, int status)
+{
+	struct server *srv = arg;
+
+	srv->stats.fsyncs++;
+	if ((int64_t)durable > srv->durable_zxid)
+		srv->durable_zxid = (int64_t)durable;
+	release(srv);
+	if (status == 0)
+		return;
+	srv->stats.log_errors++;
+	log_err(status, "txnlog", "could not persist transactions after 0x%llx; failing %zu requests",
+		(unsigned long long)srv->durable_zxid, srv->npending);
+	struct pending *p;
+	while ((p = srv->phead) != NULL) {
+		srv->phead = p->next;
+		srv->npending--;
+		if (p->type == ZOP_CLOSESESSION && !p->conn) {
+			/* an expiry that did not happen: let the tracker try again */
+			struct session *s = session_find(&srv->sessions, txn_client_id(&p->txn));
+			if (s)
+				s->closing = false;
+		}
+		if (p->conn && p->conn->state != CONN_CLOSING) {
+			p->err = ZSYSTEMERROR;
+			p->has_txn = false;
+			p->merr.n = 0;
+			conn_reply_txn(p->conn, p, NULL);
+		}
+		pending_free(srv, p);
+	}
+	srv->ptail = NULL;
+	prep_abort_all(&srv->prep, srv->durable_zxid);
+}
+
+/* ---- submission ---- */
+
+static int append(struct server *srv, struct pending *p)
+{
+	int rc = txnlog_append(srv->log, (uint64_t)p->zxid, p->txn.data, p->txn.len);
+	if (rc < 0) {
+		if (!srv->log_broken)
+			log_err(rc, "txnlog", "append zxid 0x%llx", (unsigned long long)p->zxid);
+		srv->log_broken = true;
+		return rc;
+	}
+	srv->log_broken = false;
+	return 0;
+}
+
+static struct prep_ctx ctx_for(struct server *srv, struct conn *c, int64_t sid, int32_t xid)
+{
+	struct prep_ctx ctx = { sid, xid, server_now_ms(), c ? &c->auth : NULL, &srv->arena };
+	return ctx;
+}
+
+int server_submit_write(struct server *srv, struct conn *c, int32_t xid, int32_t type,
+			struct jute_in *in)
+{
+	struct pending *p = pending_new(srv, c, xid, type);
+	struct change *mark = prep_mark(&srv->prep);
+	int64_t before = srv->prep.last_zxid;
+
+	if (!c->session || c->session->closing) {
+		p->err = ZSESSIONEXPIRED;
+	} else {
+		struct prep_ctx ctx = ctx_for(srv, c, c->sid, xid);
+		struct multi_err merr = { 0, NULL };
+		int rc = prep_request(&srv->prep, &ctx, type, in, &p->txn, &merr);
+		if (rc == ZOK) {
+			p->zxid = srv->prep.last_zxid;
+			p->has_txn = true;
+			if (append(srv, p) < 0) {
+				prep_rollback(&srv->prep, mark, before);
+				p->has_txn = false;
+				p->err = ZSYSTEMERROR;
+				p->zxid = before;
+			}
+		} else {
+			p->err = rc;
+			if (merr.n) {
+				p->merr.n = merr.n;
+				p->merr.errs = xmemdup(merr.errs, (size_t)merr.n * sizeof(int32_t));
+			}
+		}
+	}
+	arena_reset(&srv->arena);
+	enqueue(srv, p);
+	return 0;
+}
+
+int server_submit_session(struct server *srv, struct conn *c, int32_t timeout)
+{
+	uint8_t pw[SESSION_PASSWD_LEN];
+	if (getrandom(pw, sizeof(pw), 0) != (ssize_t)sizeof(pw))
+		return -EIO;
+	int64_t sid = session_next_id(&srv->sessions);
+	struct pending *p = pending_new(srv, c, 0, ZOP_CREATESESSION);
+	struct prep_ctx ctx = ctx_for(srv, NULL, sid, 0);
+	int64_t before = srv->prep.last_zxid;
+
+	c->sid = sid;
+	c->timeout = timeout;
+	prep_create_session(&srv->prep, &ctx, timeout, pw, sizeof(pw), &p->txn);
+	p->zxid = srv->prep.last_zxid;
+	p->has_txn = true;
+	if (append(srv, p) < 0) {
+		srv->prep.last_zxid = before;
+		p->has_txn = false;
+		p->err = ZSYSTEMERROR;
+		p->zxid = before;
+	}
+	enqueue(srv, p);
+	return 0;
+}
+
+static void submit_close(struct server *srv, struct conn *c, int64_t sid, int32_t xid)
+{
+	struct pending *p = pending_new(srv, c, xid, ZOP_CLOSESESSION);
+	struct prep_ctx ctx = ctx_for(srv, NULL, sid, xid);
+	struct change *mark = prep_mark(&srv->prep);
+	int64_t before = srv->prep.last_zxid;
+
+	prep_close_session(&srv->prep, &ctx, &p->txn);
+	p->zxid = srv->prep.last_zxid;
+	p->has_txn = true;
+	if (append(srv, p) < 0) {
+		prep_rollback(&srv->prep, mark, before);
+		p->has_txn = false;
+		p->err = ZSYSTEMERROR;
+		p->zxid = before;
+		struct session *s = session_find(&srv->sessions, sid);
+		if (s)
+			s->closing = false;
+	}
+	arena_reset(&srv->arena);
+	enqueue(srv, p);
+}
+
+void server_submit_close(struct server *srv, struct conn *c, int32_t xid)
+{
+	if (!c->session || c->session->closing) {
+		struct pending *p = pending_new(srv, c, xid, ZOP_CLOSESESSION);
+		enqueue(srv, p); /* already going: just answer in order */
+		return;
+	}
+	c->session->closing = true;
+	submit_close(srv, c, c->sid, xid);
+}
+
+void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path)
+{
+	struct pending *p = pending_new(srv, c, xid, ZOP_SYNC);
+	p->sync_path = path ? xstrdup(path) : NULL;
+	enqueue(srv, p);
+}
+
+static void expire_session(struct sessions *t, struct session *s)
+{
+	struct server *srv = t->data;
+	log_info("session", "expiring session 0x%llx, timeout of %dms exceeded",
+		 (unsigned long long)s->id, s->timeout);
+	s->closing = true;
+	if (s->conn) {
+		struct conn *c = s->conn;
+		s->conn = NULL;
+		c->session = NULL;
+		conn_close(c, "session expired");
+	}
+	submit_close(srv, NULL, s->id, 0);
+}
+
+/* ---- container and TTL reaper (ContainerManager) ---- */
+
+static void reap(struct server *srv, const char *path)
+{
+	struct buf req = BUF_INIT;
+	struct jute_in in;
+	struct pending *p = pending_new(srv, NULL, 0, ZOP_DELETECONTAINER);
+	struct prep_ctx ctx = ctx_for(srv, NULL, 0, 0);
+	struct multi_err merr = { 0, NULL };
+	struct change *mark = prep_mark(&srv->prep);
+	int64_t before = srv->prep.last_zxid;
+
+	jute_put_string(&req, path);
+	jute_in_init(&in, req.data, req.len, &srv->arena);
+	if (prep_request(&srv->prep, &ctx, ZOP_DELETECONTAINER, &in, &p->txn, &merr) == ZOK) {
+		p->zxid = srv->prep.last_zxid;
+		p->has_txn = true;
+		if (append(srv, p) < 0) {
+			prep_rollback(&srv->prep, mark, before);
+			p->has_txn = false;
+			p->zxid = before;
+		}
+	}
+	buf_free(&req);
+	arena_reset(&srv->arena);
+	enqueue(srv, p);
+}
+
+static void reaper_cb(uv_timer_t *h)
+{
+	struct server *srv = container_of(h, struct server, reaper);
+	int64_t now = server_now_ms();
+	int64_t budget = (int64_t)srv->cfg->container_max_per_minute * srv->cfg->container_check_ms / 60000;
+	char **paths = NULL;
+	size_t n = 0, cap = 0;
+
+	if (budget < 1)
+		budget = 1;
+	/* Collect first: reaping mutates the lists only at commit, but be safe. */
+	for (struct znode *z = srv->dt.containers; z && (int64_t)n < budget; z = z->lnext) {
+		if (z->nkids == 0 && z->st.cversion > 0) {
+			if (n == cap)
+				paths = xrealloc(paths, (cap = cap ? cap * 2 : 16) * sizeof(*paths));
+			paths[n++] = xstrdup(z->path);
+		}
+	}
+	for (struct znode *z = srv->dt.ttls; z && (int64_t)n < budget; z = z->lnext) {
+		int64_t ttl = ttl_of(z->st.ephemeral_owner);
+		if (z->nkids == 0 && ttl && now - z->st.mtime > ttl) {
+			if (n == cap)
+				paths = xrealloc(paths, (cap = cap ? cap * 2 : 16) * sizeof(*paths));
+			paths[n++] = xstrdup(z->path);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		reap(srv, paths[i]);
+		free(paths[i]);
+	}
+	free(paths);
+}
+
+/* ---- the loop's batching point ---- */
+
+static void prepare_cb(uv_prepare_t *h)
+{
+	struct server *srv = container_of(h, struct server, prepare);
+	conn_process_ready(srv);
+	txnlog_flush(srv->log);
+	stream_flush_all();
+}
+
+static void listen_cb(uv_stream_t *l, int status)
+{
+	struct server *srv = container_of((uv_tcp_t *)l, struct server, listener);
+	if (status < 0) {
+		log_err(status, "server", "accept");
+		return;
+	}
+	conn_accept(srv);
+}
+
+int server_init(struct server *srv, uv_loop_t *loop, struct config *cfg)
+{
+	int rc;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = cfg;
+	srv->stats.started = server_now_ms();
+	srv->stats.lat_min = INT64_MAX;
+	acl_skip = cfg->skip_acl;
+	watch_init(&srv->watches);
+	datatree_init(&srv->dt, &srv->watches);
+	sessions_init(&srv->sessions, loop, cfg->tick_time, cfg->myid);
+	srv->sessions.data = srv;
+	srv->sessions.expire = expire_session;
+	if ((rc = storage_recover(srv)) < 0)
+		return rc;
+	prep_init(&srv->prep, &srv->dt);
+	srv->prep.extended_types = cfg->extended_types;
+	srv->durable_zxid = srv->dt.last_zxid;
+	txnlog_set_durable_cb(srv->log, on_durable, srv);
+	uv_prepare_init(loop, &srv->prepare);
+	uv_prepare_start(&srv->prepare, prepare_cb);
+	uv_timer_init(loop, &srv->reaper);
+	uv_timer_start(&srv->reaper, reaper_cb, (uint64_t)cfg->container_check_ms,
+		       (uint64_t)cfg->container_check_ms);
+	sessions_start_expiry(&srv->sessions);
+	return 0;
+}
+
+int server_listen(struct server *srv)
+{
+	struct sockaddr_storage addr;
+	int rc;
+
+	if (uv_ip4_addr(srv->cfg->client_addr, srv->cfg->client_port, (struct sockaddr_in *)&addr) &&
+	    uv_ip6_addr(srv->cfg->client_addr, srv->cfg->client_port, (struct sockaddr_in6 *)&addr)) {
+		log_error("server", "clientPortAddress '%s' is not an IP address", srv->cfg->client_addr);
+		return -EINVAL;
+	}
+	uv_tcp_init(srv->loop, &srv->listener);
+	if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) ||
+	    (rc = uv_listen((uv_stream_t *)&srv->listener, 511, listen_cb))) {
+		log_err(rc, "server", "listen on %s:%d", srv->cfg->client_addr, srv->cfg->client_port);
+		return rc;
+	}
+	log_info("server", "serving ZooKeeper clients on %s:%d, zxid 0x%llx",
+		 srv->cfg->client_addr, srv->cfg->client_port, (unsigned long long)srv->dt.last_zxid);
+	return 0;
+}
+
+void server_stop(struct server *srv)
+{
+	srv->stopping = true;
+	uv_close((uv_handle_t *)&srv->listener, NULL);
+	while (srv->conns)
+		conn_close(srv->conns, "shutdown");
+}

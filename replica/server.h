@@ -1,0 +1,183 @@
+/*
+ * server.h - the replica's request pipeline and the state it runs on.
+ *
+ * A request goes through these steps, all on the one libuv loop thread
+ * (ZooKeeper's Prep -> Sync -> Final request processors):
+ *
+ *   conn.c   frame -> decode header; reads are answered at once from the
+ *            committed tree, unless this session has writes in flight
+ *            (then they wait: FIFO per session, as in ZooKeeper's
+ *            CommitProcessor)
+ *   prep.c   write -> transaction with the next zxid, checked against the
+ *            speculative state
+ *   txnlog   appended to the log batch; one fdatasync per loop iteration
+ *            covers every write that arrived meanwhile (group commit)
+ *   commit   once the log says zxid Z is durable, every pending item up to
+ *            Z is applied to the tree in zxid order, its watches fire, and
+ *            its reply is queued (server_commit)
+ *   stream   all queued replies leave in one write per connection at the
+ *            end of the loop iteration
+ *
+ * Standalone is a quorum of one: "durable on my disk" is the commit rule.
+ * Replication replaces that rule with "acknowledged by a quorum".
+ *
+ * Invariants:
+ * (1) The tree only ever contains durable transactions; a reply or watch
+ *     event is sent only for state that is durable.
+ * (2) Pending items are released strictly in zxid order; an item without a
+ *     txn of its own (failed write, sync) carries the zxid of the last txn
+ *     prepared before it and is released right after that one.
+ * (3) If the log fails to persist a batch, every pending item after the
+ *     last durable zxid is failed with ZSYSTEMERROR and the speculative
+ *     state is discarded: nothing unacknowledged is applied.
+ */
+#ifndef COORD_SERVER_H
+#define COORD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "acl.h"
+#include "buf.h"
+#include "datatree.h"
+#include "jute.h"
+#include "prep.h"
+#include "session.h"
+#include "stream.h"
+#include "watch.h"
+#include "zoocfg.h"
+
+struct txnlog;
+struct conn;
+struct txn_hooks;
+struct txn_result;
+
+enum conn_state {
+	CONN_HANDSHAKE,  /* waiting for ConnectRequest (or a four-letter word) */
+	CONN_CONNECTING, /* createSession txn in flight */
+	CONN_ACTIVE,
+	CONN_CLOSING,
+	CONN_STATE_MAX
+};
+
+struct conn {
+	struct stream s;
+	struct server *srv;
+	enum conn_state state;
+	struct session *session;
+	int64_t sid;
+	int32_t timeout;
+	struct watch_owner wo;
+	struct auth_info auth;
+	int pending;      /* items of this connection in the commit queue */
+	int refs;         /* pending items + 1 while open */
+	bool stalled;     /* input parsing waits for pending writes */
+	bool on_ready;
+	struct conn *ready_next;
+	struct conn *next, *prev;
+	/* statistics for cons/stat */
+	uint64_t packets_in, packets_out;
+	int64_t last_zxid;
+	int32_t last_cxid;
+	int32_t last_op;
+	int64_t established;
+	int64_t last_latency;
+	int64_t lat_min, lat_max, lat_sum, lat_count;
+};
+
+struct pending {
+	struct pending *next;
+	int64_t zxid;
+	struct conn *conn; /* NULL for internal requests */
+	int32_t xid;
+	int32_t type;
+	int32_t err;       /* != 0: an error reply, no txn */
+	bool has_txn;
+	int64_t start_us;
+	struct buf txn;
+	struct multi_err merr; /* errs malloc'd */
+	char *sync_path;
+};
+
+struct server_stats {
+	uint64_t packets_received;
+	uint64_t packets_sent;
+	int64_t lat_min, lat_max, lat_sum, lat_count;
+	uint64_t fsyncs;
+	uint64_t txns;
+	uint64_t log_errors;
+	int64_t started;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct config *cfg;
+	struct datatree dt;
+	struct watches watches;
+	struct prep prep;
+	struct sessions sessions;
+	struct txnlog *log;
+	uv_tcp_t listener;
+	uv_prepare_t prepare;
+	uv_timer_t reaper;
+	uv_signal_t sigchld;
+	struct conn *conns;
+	size_t nconns;
+	struct conn *ready;
+	struct pending *phead, *ptail;
+	struct pending *pfree;
+	size_t npending;
+	struct buf txnbuf;
+	struct arena arena;
+	struct server_stats stats;
+	int64_t durable_zxid; /* the log says everything up to here is on disk */
+	int64_t txns_since_snap;
+	int64_t snap_threshold;
+	int snap_pid;
+	int64_t snap_zxid;
+	bool log_broken;
+	bool stopping;
+	char super_digest[256];
+};
+
+int server_init(struct server *srv, uv_loop_t *loop, struct config *cfg);
+int server_listen(struct server *srv);
+void server_stop(struct server *srv);
+
+/* Pipeline entry points used by conn.c. */
+int server_submit_write(struct server *srv, struct conn *c, int32_t xid, int32_t type,
+			struct jute_in *in);
+int server_submit_session(struct server *srv, struct conn *c, int32_t timeout);
+void server_submit_close(struct server *srv, struct conn *c, int32_t xid);
+void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path);
+int64_t server_now_ms(void);
+/* Session bookkeeping done when createSession/closeSession txns apply. */
+const struct txn_hooks *server_txn_hooks(struct server *srv);
+int64_t server_now_us(void);
+
+/* conn.c */
+void conn_accept(struct server *srv);
+void conn_close(struct conn *c, const char *why);
+/* Closes once the replies queued so far have been written. */
+void conn_close_after_flush(struct conn *c);
+void conn_unref(struct conn *c);
+void conn_resume(struct conn *c);
+void conn_send_reply(struct conn *c, int32_t xid, int64_t zxid, int32_t err,
+		     const struct buf *body);
+void conn_finish_session(struct conn *c, bool valid);
+void conn_request_done(struct conn *c, int64_t start_us);
+void conn_process_ready(struct server *srv);
+/* Encodes a reply for a committed (or failed) pending item. */
+void conn_reply_txn(struct conn *c, struct pending *p, const struct txn_result *res);
+
+/* storage.c: recovery, snapshots, purge. */
+int storage_recover(struct server *srv);
+void storage_maybe_snapshot(struct server *srv);
+int storage_take_snapshot(struct server *srv);
+
+/* fourlw.c */
+bool fourlw_is_command(const void *p, size_t n);
+void fourlw_handle(struct conn *c, const char *cmd);
+
+#endif
