@@ -27,7 +27,10 @@
 #include "tap.h"
 
 static uv_loop_t loop;
-static char root[PATH_MAX];
+/* Sized so that dir + name always fits in a PATH_MAX buffer. */
+#define ROOT_MAX 512
+#define DIR_MAX 1024
+static char root[ROOT_MAX];
 
 /* ---- fault injection ---------------------------------------------------- */
 
@@ -227,7 +230,7 @@ static int replay_dir(const char *dir, uint64_t after, struct coll *c, uint64_t 
 
 static void mkcase(char *dir, const char *name)
 {
-	snprintf(dir, PATH_MAX, "%s/%s", root, name);
+	snprintf(dir, DIR_MAX, "%s/%.200s", root, name);
 	if (mkdir(dir, 0755) < 0)
 		diag("mkdir %s: %s", dir, strerror(errno));
 }
@@ -342,7 +345,7 @@ static void test_crc32c(void)
 
 static void test_roundtrip(void)
 {
-	char dir[PATH_MAX];
+	char dir[DIR_MAX];
 	uint8_t big[512];
 	uint64_t last = 99;
 	struct coll c = { 0 };
@@ -391,7 +394,7 @@ static void test_roundtrip(void)
 
 static void test_group_commit(void)
 {
-	char dir[PATH_MAX];
+	char dir[DIR_MAX];
 	struct coll c = { 0 };
 
 	mkcase(dir, "group");
@@ -438,7 +441,7 @@ static void five_records(const char *dir, size_t prealloc, off_t *last_off, off_
 
 static void test_torn_tail(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	off_t last_off, end;
 	uint64_t last;
 	size_t len;
@@ -452,9 +455,16 @@ static void test_torn_tail(void)
 	bool all = true;
 	for (off_t k = 0; k < end - last_off; k++) {
 		struct coll c = { 0 };
+		/* A few zero bytes (the start of a big-endian length) are
+		 * indistinguishable from preallocation and may stay. */
+		off_t want = last_off;
+		while (want < last_off + k && orig[want] == 0)
+			want++;
+		if (want != last_off + k)
+			want = last_off;
 		spew(path, orig, (size_t)(last_off + k));
 		int rc = replay_dir(dir, 0, &c, &last);
-		if (rc || !coll_is(&c, 1, 4, NULL) || last != 4 || file_size(path) != last_off) {
+		if (rc || !coll_is(&c, 1, 4, NULL) || last != 4 || file_size(path) != want) {
 			diag("cut at +%lld: rc %d, %zu records, last %" PRIu64 ", size %lld",
 			     (long long)k, rc, c.n, last, (long long)file_size(path));
 			all = false;
@@ -480,7 +490,7 @@ static void test_torn_tail(void)
 
 static void test_bit_flips(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	off_t last_off, end;
 	uint64_t last;
 	size_t len;
@@ -529,7 +539,7 @@ static void test_bit_flips(void)
 
 static void test_old_file_corrupt(void)
 {
-	char dir[PATH_MAX], p1[PATH_MAX], p2[PATH_MAX];
+	char dir[DIR_MAX], p1[PATH_MAX], p2[PATH_MAX];
 	struct coll c = { 0 };
 	uint64_t last;
 
@@ -566,7 +576,7 @@ static void test_old_file_corrupt(void)
 /* A crash right after a roll leaves a newest file with no records. */
 static void test_empty_newest(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	struct coll c = { 0 };
 	uint64_t last;
 
@@ -596,7 +606,7 @@ static void test_empty_newest(void)
  */
 static void fault_case(const char *name, int which, int err)
 {
-	char dir[PATH_MAX];
+	char dir[DIR_MAX];
 	struct coll c = { 0 };
 	int gens[16] = { 0 };
 
@@ -643,7 +653,7 @@ static void test_faults(void)
 
 static void test_fault_new_file(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	struct coll c = { 0 };
 
 	mkcase(dir, "newfile_fault");
@@ -681,7 +691,7 @@ static void test_fault_new_file(void)
 
 static void test_broken(void)
 {
-	char dir[PATH_MAX];
+	char dir[DIR_MAX];
 	struct coll c = { 0 };
 	int gens[16] = { 0 };
 	uint8_t buf[512];
@@ -723,7 +733,7 @@ static void test_broken(void)
 
 static void test_auto_roll(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	struct coll c = { 0 };
 
 	mkcase(dir, "autoroll");
@@ -771,7 +781,7 @@ static void test_auto_roll(void)
 
 static void test_truncate(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 	struct coll c = { 0 };
 	int gens[16] = { 0 };
 
@@ -827,7 +837,7 @@ static void test_truncate(void)
 
 static void test_purge(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[DIR_MAX], path[PATH_MAX];
 
 	mkcase(dir, "purge");
 	struct txnlog *log = open_log(dir, NULL, 0, 0, NULL);
@@ -889,7 +899,7 @@ static void bench_cb(void *arg, uint64_t zxid, int status)
 
 static void bench(const char *name, int clients, size_t prealloc, double secs)
 {
-	char dir[PATH_MAX];
+	char dir[DIR_MAX];
 
 	mkcase(dir, name);
 	faults_reset();

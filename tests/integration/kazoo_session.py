@@ -91,7 +91,7 @@ def negotiation():
         r.close()
     t.is_eq(got, {10: 1000, 1000: 1000, 2000: 2000, 3000: 3000, 9000: 3000},
             "minSessionTimeout=1000/maxSessionTimeout=3000 clamp")
-    s2.stop()
+    s2.kill9()
 
 
 @t.case
@@ -157,8 +157,8 @@ def natural_expiry():
     w.get("/x1", watch=True)
     w.children("/", watch=True)
     # still pinging: the session lives well past its timeout
-    t.is_eq(a.wait_event(lambda e: False, 1.5), None, "(kept alive by pings "
-            "for 1.5 s)")
+    t.is_eq(a.wait_event(lambda e: False, 1.2), None, "(kept alive by pings "
+            "for 1.2 s)")
     t.is_eq(w.exists("/x1")[0], 0, "ephemeral alive while the client pings")
     t0 = time.monotonic()
     a.drop()                                       # no closeSession
@@ -353,7 +353,7 @@ def ttl_nodes():
             ERR["UNIMPLEMENTED"], "extendedTypesEnabled=false: createTTL -> "
             "UNIMPLEMENTED (-6)")
     r3.close()
-    s3.stop()
+    s3.kill9()
 
 
 @t.case
