@@ -6,7 +6,7 @@
 # Starts Apache ZooKeeper and coordd on two free loopback ports, with fresh
 # data directories on the same filesystem, warms both up, then runs the same
 # matrix of bench/zkbench loads against one server at a time, alternating
-# between them on every repetition so that drift on a shared machine hits
+# between them scenario by scenario so that drift on a shared machine hits
 # both alike.  Prints a table of medians and the ratios, with >1 always
 # meaning coordd is better.  Builds nothing: "make bench" builds zkbench and
 # then runs this.  See bench/README.md for what each scenario means.
@@ -262,13 +262,15 @@ names=$(echo "$scenarios" | awk 'NF { print $1 }')
 if [ -n "${BENCH_ONLY:-}" ]; then
 	names=$BENCH_ONLY
 fi
+# Each scenario runs on one server and then at once on the other, so the
+# two figures of a pair see the same neighbours on this shared machine.
 rep=1
 while [ $rep -le "$reps" ]; do
-	for srv in $active; do
-		for name in $names; do
-			args=$(echo "$scenarios" | awk -v n="$name" '$1 == n { $1 = ""; print }')
-			[ -n "$args" ] || die "unknown scenario '$name'"
-			say "run.sh: [$rep/$reps] $srv $name"
+	for name in $names; do
+		args=$(echo "$scenarios" | awk -v n="$name" '$1 == n { $1 = ""; print }')
+		[ -n "$args" ] || die "unknown scenario '$name'"
+		for srv in $active; do
+			say "run.sh: [$rep/$reps] $name on $srv"
 			# shellcheck disable=SC2086
 			run_one "$srv" "$rep" "$name" $args
 		done
@@ -417,6 +419,8 @@ awk -v started="$started" -v order="$names" '
 		oz = median_other("zk"); oc = median_other("coordd")
 		printf("other load on the machine during runs (median %% of one core): zk %s, coordd %s\n",
 		       oz == "" ? "-" : sprintf("%.0f", oz), oc == "" ? "-" : sprintf("%.0f", oc))
+		if (oz > 25 || oc > 25)
+			print "warning: the machine was busy with other work; figures are noisy, run again"
 	}
 ' "$results"
 echo "raw lines: $results"

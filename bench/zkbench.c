@@ -50,8 +50,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netdb.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +140,7 @@ struct config {
 	bool keep;
 	double connect_timeout;
 	pid_t server_pid;	/* 0: unknown */
+	bool mntr;		/* count the server's fsyncs through mntr */
 	int verbose;
 };
 
@@ -261,14 +264,89 @@ static uint64_t hist_quantile(const struct hist *h, double q)
 }
 
 /*
- * CPU time used by us, by the server (when its pid is known) and by the whole
- * machine, so a reader can tell a saturated server from a noisy neighbour.
+ * Counters read at both ends of the measured interval: CPU time used by us,
+ * by the server (when its pid is known) and by the whole machine, so a
+ * reader can tell a saturated server from a noisy neighbour; and, with
+ * --mntr, the server's own count of log fsyncs, which shows that it does
+ * sync and how many requests each sync carries (group commit).
  */
-struct cpu_sample {
+struct counters {
 	double client;		/* seconds, this process */
 	double server;		/* seconds, the --server-pid process; < 0 if unknown */
 	double machine;		/* seconds, all CPUs busy (steal included) */
+	long long fsyncs;	/* from mntr; < 0 if unknown */
 };
+
+/*
+ * Send a four-letter word to the server and read the reply into buf (NUL
+ * terminated, truncated to cap - 1).  Returns the reply's length or -1.
+ * Blocking, with a two-second timeout; used outside the hot path only.
+ */
+static ssize_t four_letter(const char *cmd, char *buf, size_t cap)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	struct timeval tv = { .tv_sec = 2 };
+	char host[256];
+	const char *colon = strrchr(bench.cfg.server, ':');
+	size_t len = 0;
+	int fd = -1;
+
+	/* Only the first server of a list: "h1:p1,h2:p2" is cut at the comma. */
+	size_t hlen = colon ? (size_t)(colon - bench.cfg.server) : 0;
+	if (!colon || hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, bench.cfg.server, hlen);
+	host[hlen] = '\0';
+	char port[16];
+	snprintf(port, sizeof(port), "%.*s", (int)strcspn(colon + 1, ","), colon + 1);
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return -1;
+	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    write(fd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+		goto fail;
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	freeaddrinfo(res);
+	return (ssize_t)len;
+fail:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+/*
+ * The server's log fsync count from mntr: zk_cnt_fsynctime in Apache
+ * ZooKeeper (one sample per log flush), zk_fsync_count in coordd.
+ */
+static long long mntr_fsyncs(void)
+{
+	static const char *const keys[] = { "zk_fsync_count\t", "zk_cnt_fsynctime\t" };
+	static char buf[65536];
+
+	if (four_letter("mntr", buf, sizeof(buf)) <= 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *p = strstr(buf, keys[i]);
+		if (p)
+			return strtoll(p + strlen(keys[i]), NULL, 10);
+	}
+	return -1;
+}
 
 static double proc_stat_seconds(pid_t pid)
 {
@@ -308,7 +386,7 @@ static double machine_seconds(void)
 	return (double)busy / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void cpu_take(struct cpu_sample *cs)
+static void counters_take(struct counters *cs)
 {
 	struct rusage ru;
 
@@ -317,6 +395,7 @@ static void cpu_take(struct cpu_sample *cs)
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	cs->server = bench.cfg.server_pid ? proc_stat_seconds(bench.cfg.server_pid) : -1;
 	cs->machine = machine_seconds();
+	cs->fsyncs = bench.cfg.mntr ? mntr_fsyncs() : -1;
 }
 
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -530,7 +609,7 @@ static void op_done(int rc, struct slot *sl)
  * counters at the start and the end of the measured interval.
  */
 static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uint64_t *t_end,
-		      struct cpu_sample *c0, struct cpu_sample *c1)
+		      struct counters *c0, struct counters *c1)
 {
 	const struct config *c = &bench.cfg;
 	bool run = phase == PHASE_RUN;
@@ -545,7 +624,7 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 	atomic_store(&bench.last_done, 0);
 	atomic_store(&bench.measure_start, record && !warmup ? start : UINT64_MAX);
 	if (c0)
-		cpu_take(c0);
+		counters_take(c0);
 
 	pthread_mutex_lock(&bench.lock);
 	bench.active = c->sessions;
@@ -571,7 +650,7 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 		mstart = now_ns();
 		atomic_store(&bench.measure_start, mstart);
 		if (c0)
-			cpu_take(c0);
+			counters_take(c0);
 	}
 	if (run && !c->op_limit) {
 		/* Timed run: wake up at the deadline, or early if every session failed. */
@@ -600,7 +679,7 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 		pthread_cond_wait(&bench.cond, &bench.lock);
 	pthread_mutex_unlock(&bench.lock);
 	if (c1)
-		cpu_take(c1);
+		counters_take(c1);
 
 	if (t_start)
 		*t_start = mstart;
@@ -611,7 +690,7 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 }
 
 static void print_line(const char *op, const struct hist *h, uint64_t errors, int first_error,
-		       double secs, const struct cpu_sample *c0, const struct cpu_sample *c1)
+		       double secs, const struct counters *c0, const struct counters *c1)
 {
 	const struct config *c = &bench.cfg;
 
@@ -630,6 +709,12 @@ static void print_line(const char *op, const struct hist *h, uint64_t errors, in
 		       h->n ? (c1->server - c0->server) * 1e6 / (double)h->n : 0.0);
 	if (c0->machine >= 0 && c1->machine >= 0 && secs > 0)
 		printf(" machine_cpu_pct=%.0f", 100.0 * (c1->machine - c0->machine) / secs);
+	if (c0->fsyncs >= 0 && c1->fsyncs >= c0->fsyncs) {
+		long long fsyncs = c1->fsyncs - c0->fsyncs;
+
+		printf(" fsyncs=%lld ops_per_fsync=%.1f", fsyncs,
+		       fsyncs ? (double)h->n / (double)fsyncs : 0.0);
+	}
 	if (c->op == OP_MIXED && strcmp(op, "mixed") == 0)
 		printf(" read_pct=%d", c->read_pct);
 	if (errors)
@@ -652,7 +737,7 @@ static uint64_t measure(enum phase_kind phase, const char *name)
 		s->ops = 0;
 		s->errors = 0;
 	}
-	struct cpu_sample c0, c1;
+	struct counters c0, c1;
 	run_phase(phase, true, &t0, &t1, &c0, &c1);
 
 	memset(&total, 0, sizeof(total));
@@ -778,8 +863,8 @@ static int fsync_test(const char *dir, int size, double duration)
 	unlink(path);
 
 	uint64_t start = now_ns(), until = start + (uint64_t)(duration * 1e9), t1 = start;
-	struct cpu_sample c0, c1;
-	cpu_take(&c0);
+	struct counters c0, c1;
+	counters_take(&c0);
 	while (t1 < until) {
 		uint64_t t0 = now_ns();
 
@@ -796,7 +881,7 @@ static int fsync_test(const char *dir, int size, double duration)
 	bench.cfg.sessions = 1;
 	bench.cfg.window = 1;
 	bench.cfg.size = size;
-	cpu_take(&c1);
+	counters_take(&c1);
 	print_line("fdatasync", &h, 0, 0, secs, &c0, &c1);
 	close(fd);
 	free(buf);
@@ -809,6 +894,7 @@ static void usage(FILE *f)
 		"usage: zkbench [options]\n"
 		"       zkbench --probe [-s host:port] [-t secs]\n"
 		"       zkbench --fsync-test DIR [-b bytes] [-d secs]\n"
+		"       zkbench --4lw CMD [-s host:port]\n"
 		"Drive a ZooKeeper-compatible server with the C client's async API and print\n"
 		"one line of key=value figures per measured phase.\n"
 		"  -s, --server HOST:PORT   server to load (127.0.0.1:2181)\n"
@@ -827,6 +913,8 @@ static void usage(FILE *f)
 		"      --probe              connect, read /, exit 0 if it worked\n"
 		"      --fsync-test DIR     measure write+fdatasync of -b bytes in DIR\n"
 		"      --server-pid PID     also report that process's CPU use\n"
+		"      --mntr               also report the server's fsyncs (needs mntr allowed)\n"
+		"      --4lw CMD            send a four-letter word, print the reply\n"
 		"  -v, --verbose            more client logging (repeat for more)\n"
 		"  -h, --help\n"
 		"A create run also reports the deletion of what it created (op=delete).\n");
@@ -871,7 +959,7 @@ static int parse_secs(const char *s, double *out)
 	return 0;
 }
 
-enum { OPT_KEEP = 256, OPT_PROBE, OPT_FSYNC, OPT_SERVER_PID };
+enum { OPT_KEEP = 256, OPT_PROBE, OPT_FSYNC, OPT_SERVER_PID, OPT_MNTR, OPT_4LW };
 
 int main(int argc, char **argv)
 {
@@ -892,12 +980,15 @@ int main(int argc, char **argv)
 		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "fsync-test", required_argument, NULL, OPT_FSYNC },
 		{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
+		{ "mntr", no_argument, NULL, OPT_MNTR },
+		{ "4lw", required_argument, NULL, OPT_4LW },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config *c = &bench.cfg;
 	const char *fsync_dir = NULL;
+	const char *four = NULL;
 	bool probe = false;
 	long v;
 	int opt;
@@ -926,6 +1017,8 @@ int main(int argc, char **argv)
 		case OPT_KEEP: c->keep = true; break;
 		case OPT_PROBE: probe = true; break;
 		case OPT_FSYNC: fsync_dir = optarg; break;
+		case OPT_MNTR: c->mntr = true; break;
+		case OPT_4LW: four = optarg; break;
 		case OPT_SERVER_PID:
 			bad = parse_long(optarg, 1, INT_MAX, &v) < 0;
 			c->server_pid = (pid_t)v;
@@ -945,6 +1038,16 @@ int main(int argc, char **argv)
 	}
 	if (fsync_dir)
 		return fsync_test(fsync_dir, c->size, c->duration);
+	if (four) {
+		static char buf[65536];
+
+		if (strlen(four) != 4 || four_letter(four, buf, sizeof(buf)) < 0) {
+			fprintf(stderr, "zkbench: %s to %s failed\n", four, c->server);
+			return 1;
+		}
+		fputs(buf, stdout);
+		return 0;
+	}
 
 	/* A probe polls a server that may not listen yet: keep the refusals quiet. */
 	if (c->verbose >= 2)

@@ -86,6 +86,8 @@ bool jute_get_bool(struct jute_in *in)
 const char *jute_get_buffer(struct jute_in *in, int32_t *len)
 {
 	int32_t n = jute_get_int(in);
+	if (n < -1)
+		in->err = -EBADMSG; /* only -1 means null */
 	if (in->err || n < 0) {
 		*len = -1;
 		return NULL;

@@ -214,7 +214,8 @@ void conn_finish_session(struct conn *c, bool valid)
 	jute_put_int(b, valid ? c->timeout : 0);
 	jute_put_long(b, valid ? c->sid : 0);
 	jute_put_buffer(b, valid ? s->passwd : zero, SESSION_PASSWD_LEN);
-	jute_put_bool(b, false); /* readOnly */
+	if (c->sent_readonly)
+		jute_put_bool(b, false); /* readOnly */
 	jute_frame_end(b, off);
 	stream_mark_dirty(&c->s);
 	if (!valid) {
@@ -279,8 +280,14 @@ void conn_reply_txn(struct conn *c, struct pending *p, const struct txn_result *
 	if (p->type == ZOP_MULTI && res) {
 		for (int32_t i = 0; i < res->nmulti; i++) {
 			const struct txn_result *r = &res->multi[i];
+			/*
+			 * ZooKeeper 3.8 answers create2 inside a multi like create
+			 * (path only), and container/TTL creates like create2.
+			 */
 			int32_t t = r->type;
-			if (t == ZOP_CREATECONTAINER || t == ZOP_CREATETTL)
+			if (t == ZOP_CREATE2)
+				t = ZOP_CREATE;
+			else if (t == ZOP_CREATECONTAINER || t == ZOP_CREATETTL)
 				t = ZOP_CREATE2;
 			put_multi_header(b, t, false, 0);
 			put_result_body(b, r, t);
@@ -351,10 +358,10 @@ static int read_op(struct req *r, int32_t type, struct buf *b, bool in_multi)
 	struct zk_stat st;
 	int err;
 
-	if (r->in.err)
+	if (r->in.err || !path)
 		return ZMARSHALLINGERROR;
-	if (path && (int32_t)strlen(path) != len)
-		return ZBADARGUMENTS;
+	if ((int32_t)strlen(path) != len)
+		return ZNONODE; /* a name with NUL cannot exist; ZooKeeper just looks it up */
 	struct znode *n = lookup_readable(r, path, &err);
 	if (!n)
 		return err;
@@ -402,12 +409,8 @@ static void do_exists(struct req *r)
 		return reply_err(r, ZMARSHALLINGERROR);
 	if ((int32_t)strlen(path) != len)
 		return reply_err(r, ZBADARGUMENTS);
+	/* ZooKeeper 3.8 checks no permission for exists. */
 	struct znode *n = datatree_lookup(&c->srv->dt, path);
-	if (n) {
-		int err = acl_check(n->acl, ZPERM_READ, &c->auth);
-		if (err)
-			return reply_err(r, err);
-	}
 	/* An exists watch is set whether or not the node is there. */
 	if (watch)
 		watch_add(&c->srv->watches, WT_DATA, path, &c->wo, WM_STANDARD);
@@ -559,8 +562,11 @@ static void do_multi_read(struct req *r)
 	reply_end(c, off);
 	return;
 marshal:
+	/* ZooKeeper: error -5 and an empty MultiResponse (just the end marker) */
 	b->len = off;
-	reply_err(r, ZMARSHALLINGERROR);
+	off = reply_begin(c, r->xid, c->srv->dt.last_zxid, ZMARSHALLINGERROR);
+	put_multi_header(b, -1, true, -1);
+	reply_end(c, off);
 }
 
 static void set_watches(struct req *r, bool v2)
@@ -642,7 +648,8 @@ static void do_watches(struct req *r, bool remove)
 	struct conn *c = r->c;
 	char *path = jute_get_string(&r->in, NULL);
 	int32_t type = jute_get_int(&r->in);
-	if (r->in.err || !path)
+	/* 3.8 knows Children (1), Data (2) and Any (3); anything else fails to decode. */
+	if (r->in.err || !path || type < ZWATCHTYPE_CHILDREN || type > ZWATCHTYPE_ANY)
 		return reply_err(r, ZMARSHALLINGERROR);
 	bool found = remove ? watch_remove(&c->srv->watches, &c->wo, path, type)
 			    : watch_contains(&c->srv->watches, &c->wo, path, type);
@@ -658,7 +665,13 @@ static void do_auth(struct req *r)
 	const char *auth = jute_get_buffer(&r->in, &len);
 	char id[512];
 
-	if (!r->in.err && scheme && !strcmp(scheme, "digest") && auth && len > 0 && len < 256) {
+	if (r->in.err || !scheme) {
+		/* ZooKeeper closes on an undecodable auth packet without answering. */
+		log_warn("auth", "%s: malformed auth packet, closing", c->s.peer);
+		conn_close(c, "malformed auth packet");
+		return;
+	}
+	if (!strcmp(scheme, "digest") && auth && len > 0 && len < 256) {
 		char up[256];
 		memcpy(up, auth, (size_t)len);
 		up[len] = 0;
@@ -741,7 +754,7 @@ static void dispatch(struct conn *c, const char *frame, size_t len)
 		break;
 	case ZOP_SYNC: {
 		char *path = jute_get_string(&r.in, NULL);
-		server_submit_sync(srv, c, r.xid, path);
+		server_submit_sync(srv, c, r.xid, path, r.in.err ? ZMARSHALLINGERROR : ZOK);
 		break;
 	}
 	case ZOP_EXISTS:
@@ -783,11 +796,33 @@ static void dispatch(struct conn *c, const char *frame, size_t len)
 	case ZOP_AUTH:
 		do_auth(&r);
 		break;
-	default:
-		/* UnimplementedRequestProcessor: an error reply, the session goes on. */
-		log_warn("conn", "%s: unknown request type %d", c->s.peer, r.type);
-		reply_err(&r, ZUNIMPLEMENTED);
+	case ZOP_SASL: {
+		/* No SASL here: ZooKeeper without a SASL provider answers a null token. */
+		int32_t tl;
+		jute_get_buffer(&r.in, &tl);
+		if (r.in.err) {
+			conn_close(c, "malformed sasl packet");
+			break;
+		}
+		size_t off = reply_begin(c, r.xid, 0, 0);
+		jute_put_buffer(&c->s.out, NULL, -1);
+		reply_end(c, off);
 		break;
+	}
+	case ZOP_CREATESESSION:
+		reply_err(&r, ZMARSHALLINGERROR); /* only valid as the handshake */
+		break;
+	default: {
+		/*
+		 * ZooKeeper's UnimplementedRequestProcessor: ZUNIMPLEMENTED with
+		 * zxid -1, then the connection is closed (the session lives on).
+		 */
+		log_warn("conn", "%s: unknown request type %d, closing", c->s.peer, r.type);
+		size_t off = reply_begin(c, r.xid, -1, ZUNIMPLEMENTED);
+		reply_end(c, off);
+		conn_close_after_flush(c);
+		break;
+	}
 	}
 	if (!is_write(r.type) && c->state == CONN_ACTIVE)
 		conn_request_done(c, r.start_us);
@@ -808,8 +843,10 @@ static void handle_connect(struct conn *c, const char *frame, size_t len)
 	int32_t timeout = jute_get_int(&in);
 	int64_t sid = jute_get_long(&in);
 	const char *pw = jute_get_buffer(&in, &pwlen);
-	if (jute_remaining(&in) >= 1)
-		jute_get_bool(&in); /* readOnly: we are never a read-only server */
+	/* readOnly is optional; old clients do not send it and do not expect it back. */
+	c->sent_readonly = jute_remaining(&in) >= 1;
+	if (c->sent_readonly)
+		jute_get_bool(&in); /* we are never a read-only server */
 	(void)proto;
 	if (in.err) {
 		log_warn("conn", "%s: malformed ConnectRequest, closing", c->s.peer);

@@ -218,6 +218,7 @@ static struct znode *add_system_node(struct datatree *dt, struct znode *parent, 
 {
 	struct znode *n = node_new(path, strlen(path));
 	n->acl = acl_ref(acl);
+	n->datalen = 0; /* empty, not null */
 	hash_insert(dt, n);
 	if (parent)
 		kid_add(parent, n);
@@ -234,14 +235,14 @@ void datatree_init(struct datatree *dt, struct watches *w)
 	dt->watches = w;
 	/*
 	 * ZooKeeper's tree starts with /, /zookeeper and /zookeeper/quota (all
-	 * world:anyone) and /zookeeper/config (world:anyone READ), all with a
-	 * zero stat; adding them does not bump cversion.
+	 * world:anyone) and /zookeeper/config (world:anyone READ), all with
+	 * empty data and a zero stat; adding them does not bump cversion.
 	 */
 	dt->root = add_system_node(dt, NULL, "/", acl_open_unsafe());
 	struct znode *zk = add_system_node(dt, dt->root, "/zookeeper", acl_open_unsafe());
 	add_system_node(dt, zk, "/zookeeper/quota", acl_open_unsafe());
 	struct znode *cfg = add_system_node(dt, zk, "/zookeeper/config", acl_read_unsafe());
-	set_data(dt, cfg, "", 0);
+	cfg->st.aversion = -1; /* ZooKeeper sets its ACL with version -1 */
 }
 
 void datatree_free(struct datatree *dt)
@@ -274,9 +275,16 @@ void znode_stat(const struct znode *n, struct zk_stat *o)
 	o->version = n->st.version;
 	o->cversion = n->st.cversion;
 	o->aversion = n->st.aversion;
-	o->ephemeral_owner = n->st.ephemeral_owner;
+	/* Containers and TTL nodes show an ephemeralOwner of 0 to clients. */
+	o->ephemeral_owner = eph_type_of(n->st.ephemeral_owner) == EPH_EPHEMERAL ? n->st.ephemeral_owner : 0;
 	o->data_length = n->datalen > 0 ? n->datalen : 0;
 	o->num_children = (int32_t)n->nkids;
+	/*
+	 * ZooKeeper keeps a count of child creations internally (sequential
+	 * names come from it) and shows clients a count of child changes:
+	 * every create but the children still present also had a delete.
+	 */
+	o->cversion = n->st.cversion * 2 - (int32_t)n->nkids;
 	o->pzxid = n->st.pzxid;
 }
 

@@ -64,6 +64,12 @@ static const char *op_abbrev(int32_t op)
 	}
 }
 
+/* ZooKeeper's node table holds the root twice ("" and "/"), and counts it so. */
+static size_t node_count(const struct server *srv)
+{
+	return srv->dt.count + 1;
+}
+
 static void put_conn(struct buf *b, const struct conn *c, bool full)
 {
 	buf_printf(b, " /%s[%d](queued=%d,recved=%" PRIu64 ",sent=%" PRIu64, c->s.peer,
@@ -92,7 +98,7 @@ static void put_server_stats(struct buf *b, struct server *srv)
 	buf_printf(b, "Outstanding: %zu\n", srv->npending);
 	buf_printf(b, "Zxid: 0x%" PRIx64 "\n", (uint64_t)srv->dt.last_zxid);
 	buf_printf(b, "Mode: %s\n", mode());
-	buf_printf(b, "Node count: %zu\n", srv->dt.count);
+	buf_printf(b, "Node count: %zu\n", node_count(srv));
 }
 
 static int open_fds(void)
@@ -122,7 +128,7 @@ static void mntr(struct buf *b, struct server *srv)
 	buf_printf(b, "zk_packets_sent\t%" PRIu64 "\n", st->packets_sent);
 	buf_printf(b, "zk_num_alive_connections\t%zu\n", srv->nconns);
 	buf_printf(b, "zk_outstanding_requests\t%zu\n", srv->npending);
-	buf_printf(b, "zk_znode_count\t%zu\n", srv->dt.count);
+	buf_printf(b, "zk_znode_count\t%zu\n", node_count(srv));
 	buf_printf(b, "zk_watch_count\t%zu\n", watch_total(&srv->watches));
 	buf_printf(b, "zk_ephemerals_count\t%zu\n", datatree_ephemeral_count(&srv->dt));
 	buf_printf(b, "zk_approximate_data_size\t%" PRIu64 "\n", srv->dt.data_bytes);
@@ -217,6 +223,7 @@ void fourlw_handle(struct conn *c, const char *cmd)
 	struct server *srv = c->srv;
 	struct buf b = BUF_INIT;
 
+	c->packets_in = 1; /* the command itself, as ZooKeeper counts it */
 	if (!config_4lw_allowed(srv->cfg, cmd)) {
 		buf_printf(&b, "%s is not executed because it is not in the whitelist.\n", cmd);
 	} else if (!strcmp(cmd, "ruok")) {
@@ -242,12 +249,15 @@ void fourlw_handle(struct conn *c, const char *cmd)
 	} else if (!strcmp(cmd, "envi")) {
 		envi(&b);
 	} else if (!strcmp(cmd, "wchs")) {
+		/* ZooKeeper 3.8's wchs, wchc and wchp cover data and exists watches only. */
+		size_t owners, paths, total;
+		watch_summary(&srv->watches, WT_DATA, &owners, &paths, &total);
 		buf_printf(&b, "%zu connections watching %zu paths\nTotal watches:%zu\n",
-			   srv->nconns, watch_paths(&srv->watches), watch_total(&srv->watches));
+			   owners, paths, total);
 	} else if (!strcmp(cmd, "wchc")) {
-		watch_foreach(&srv->watches, wchc_line, &b);
+		watch_foreach(&srv->watches, WT_DATA, wchc_line, &b);
 	} else if (!strcmp(cmd, "wchp")) {
-		watch_foreach(&srv->watches, wchp_line, &b);
+		watch_foreach(&srv->watches, WT_DATA, wchp_line, &b);
 	} else if (!strcmp(cmd, "dump")) {
 		struct dump_ctx d = { &b, srv };
 		buf_printf(&b, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->sessions.count);

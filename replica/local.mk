@@ -13,6 +13,7 @@ noinst_LIBRARIES += %D%/libreplica.a
 	%D%/acl.c %D%/acl.h \
 	%D%/conn.c \
 	%D%/datatree.c %D%/datatree.h \
+	%D%/faultinject.c %D%/faultinject.h \
 	%D%/fourlw.c \
 	%D%/prep.c %D%/prep.h \
 	%D%/server.c %D%/server.h \

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faultinject.h"
 #include "log.h"
 #include "server.h"
 #include "txnlog.h"
@@ -82,6 +83,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)getpid() ^ (unsigned)server_now_ms());
 
+	/* Tests only: COORD_FAULT_INJECT / COORD_FAULT_FILE arm injected I/O
+	 * errors in the transaction log (faultinject.h); unset, a no-op. */
+	if (faultinject_init() < 0)
+		return 1;
 	uv_loop_t *loop = uv_default_loop();
 	if ((rc = server_init(&srv, loop, &cfg)) < 0) {
 		log_err(rc, "main", "cannot start");

@@ -236,7 +236,7 @@ static int prep_create(struct prep_op *op, int32_t type, struct jute_in *in)
 	int nacl = acl_decode(in, &acl_in);
 	int32_t flags = jute_get_int(in);
 	int64_t ttl = type == ZOP_CREATETTL ? jute_get_long(in) : -1;
-	if (in->err)
+	if (in->err || !path)
 		return ZMARSHALLINGERROR;
 
 	if (flags < ZCM_PERSISTENT || flags > ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL)
@@ -246,6 +246,8 @@ static int prep_create(struct prep_op *op, int32_t type, struct jute_in *in)
 			  flags == ZCM_PERSISTENT_SEQUENTIAL_WITH_TTL;
 	if (is_ttl && !p->extended_types)
 		return ZUNIMPLEMENTED;
+	if (type == ZOP_CREATETTL && !is_ttl)
+		return ZBADARGUMENTS; /* createTTL only makes TTL nodes */
 	if (is_ttl && (ttl <= 0 || ttl > ZK_TTL_MAX))
 		return ZBADARGUMENTS;
 	if (!path || !strchr(path, '/') || (int32_t)strlen(path) != pathlen)
@@ -277,16 +279,17 @@ static int prep_create(struct prep_op *op, int32_t type, struct jute_in *in)
 	if (eph_type_of(parent.st.ephemeral_owner) == EPH_EPHEMERAL)
 		return ZNOCHILDRENFOREPHEMERALS;
 
+	/*
+	 * Only the createContainer opcode makes a container: ZooKeeper turns the
+	 * container flag on a plain create into a persistent node.
+	 */
 	int64_t owner = 0;
-	if (type == ZOP_CREATECONTAINER || flags == ZCM_CONTAINER)
+	if (type == ZOP_CREATECONTAINER)
 		owner = ZK_CONTAINER_OWNER;
 	else if (is_ttl)
 		owner = (int64_t)(ZK_EXTENDED_MASK | (uint64_t)ttl);
 	else if (flags == ZCM_EPHEMERAL || flags == ZCM_EPHEMERAL_SEQUENTIAL)
 		owner = op->c->session_id;
-	if (owner == ZK_CONTAINER_OWNER && type != ZOP_CREATECONTAINER && type != ZOP_CREATE &&
-	    type != ZOP_CREATE2)
-		return ZBADARGUMENTS;
 	int32_t new_cversion = parent.st.cversion + 1;
 
 	/* The transaction body. */
@@ -336,7 +339,7 @@ static int prep_delete(struct prep_op *op, int32_t type, struct jute_in *in)
 	int32_t pathlen;
 	char *path = jute_get_string(in, &pathlen);
 	int32_t version = type == ZOP_DELETE ? jute_get_int(in) : -1;
-	if (in->err)
+	if (in->err || !path)
 		return ZMARSHALLINGERROR;
 	char *parent_path = arena_alloc(op->c->arena, (size_t)(pathlen > 0 ? pathlen : 0) + 2);
 	int rc = parent_path_for_delete(path, parent_path);
@@ -370,7 +373,7 @@ static int prep_set_data(struct prep_op *op, struct jute_in *in)
 	char *path = jute_get_string(in, &pathlen);
 	const char *data = jute_get_buffer(in, &datalen);
 	int32_t version = jute_get_int(in);
-	if (in->err)
+	if (in->err || !path)
 		return ZMARSHALLINGERROR;
 	int rc = path_validate(path, pathlen);
 	if (rc)
@@ -400,7 +403,7 @@ static int prep_set_acl(struct prep_op *op, struct jute_in *in)
 	struct acl_entry *acl_in;
 	int nacl = acl_decode(in, &acl_in);
 	int32_t version = jute_get_int(in);
-	if (in->err)
+	if (in->err || !path)
 		return ZMARSHALLINGERROR;
 	int rc = path_validate(path, pathlen);
 	if (rc)
@@ -437,7 +440,7 @@ static int prep_check(struct prep_op *op, struct jute_in *in)
 	int32_t pathlen;
 	char *path = jute_get_string(in, &pathlen);
 	int32_t version = jute_get_int(in);
-	if (in->err)
+	if (in->err || !path)
 		return ZMARSHALLINGERROR;
 	int rc = path_validate(path, pathlen);
 	if (rc)

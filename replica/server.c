@@ -309,9 +309,11 @@ void server_submit_close(struct server *srv, struct conn *c, int32_t xid)
 	submit_close(srv, c, c->sid, xid);
 }
 
-void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path)
+void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path,
+			int32_t err)
 {
 	struct pending *p = pending_new(srv, c, xid, ZOP_SYNC);
+	p->err = err;
 	p->sync_path = path ? xstrdup(path) : NULL;
 	enqueue(srv, p);
 }

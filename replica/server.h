@@ -74,6 +74,7 @@ struct conn {
 	int refs;         /* pending items + 1 while open */
 	bool stalled;     /* input parsing waits for pending writes */
 	bool on_ready;
+	bool sent_readonly; /* the ConnectRequest carried the readOnly flag */
 	struct conn *ready_next;
 	struct conn *next, *prev;
 	/* statistics for cons/stat */
@@ -150,7 +151,8 @@ int server_submit_write(struct server *srv, struct conn *c, int32_t xid, int32_t
 			struct jute_in *in);
 int server_submit_session(struct server *srv, struct conn *c, int32_t timeout);
 void server_submit_close(struct server *srv, struct conn *c, int32_t xid);
-void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path);
+void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path,
+			int32_t err);
 int64_t server_now_ms(void);
 /* Session bookkeeping done when createSession/closeSession txns apply. */
 const struct txn_hooks *server_txn_hooks(struct server *srv);

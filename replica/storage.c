@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "faultinject.h"
 #include "log.h"
 #include "server.h"
 #include "snapfile.h"
@@ -147,7 +148,7 @@ int storage_recover(struct server *srv)
 		log_err(rc, "storage", "no usable snapshot in %s; refusing to start empty", sdir);
 		return rc;
 	}
-	if ((rc = txnlog_open(&srv->log, ldir, srv->loop, NULL))) {
+	if ((rc = txnlog_open(&srv->log, ldir, srv->loop, faultinject_txnlog_ops()))) {
 		log_err(rc, "storage", "open transaction log in %s", ldir);
 		return rc;
 	}

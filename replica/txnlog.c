@@ -97,6 +97,7 @@ struct txnlog {
 	size_t roll_bytes, prealloc_bytes;
 	bool replayed;
 	bool broken;
+	bool closing;			/* txnlog_close: start no new batch */
 
 	/* The current (newest) file; see invariant (6) for who owns it. */
 	int fd;				/* -1: no file yet */
@@ -335,12 +336,12 @@ static int write_new_file(struct txnlog *log)
 	char name[NAME_LEN + 1];
 	uint8_t hdr[HDR];
 	off_t end = HDR + (off_t)log->fl_len, alloc = 0;
-	bool touched = false;
 	int nfd = -1, rc = 0;
 
+	/* Only zeros are cut here, so a failure loses nothing: the batch
+	 * fails and the next one tries again. */
 	file_name(name, sizeof(name), log->fl_first);
 	if (log->fd >= 0 && log->alloc_end > log->durable_off) {
-		touched = true;
 		if (log->ops.ftruncate(log->fd, log->durable_off) < 0 ||
 		    log->ops.fdatasync(log->fd) < 0) {
 			rc = -errno;
@@ -388,8 +389,6 @@ fail:
 		}
 		close(nfd);
 	}
-	if (touched)
-		undo_current(log);
 	return rc;
 }
 
@@ -419,7 +418,7 @@ static void check_state(const struct txnlog *log)
 static void start_batch(struct txnlog *log)
 {
 	check_state(log);
-	if (log->inflight || log->broken || !log->pend_len)
+	if (log->inflight || log->broken || log->closing || !log->pend_len)
 		return;
 
 	bool new_file = false;
@@ -743,7 +742,7 @@ static int load_file(struct txnlog *log, struct reader *r, struct lfile *f,
 			log_warn(TAG, "%s/%s: %s at offset %lld; cutting the torn tail "
 				 "(%lld bytes)", log->dir, name, s->why,
 				 (long long)f->end, (long long)(size - f->end));
-		if (log->ops.ftruncate(fd, f->end) < 0 || log->ops.fsync(fd) < 0) {
+		if (log->ops.ftruncate(fd, f->end) < 0 || log->ops.fdatasync(fd) < 0) {
 			rc = -errno;
 			log_err(rc, TAG, "%s/%s: cutting at offset %lld", log->dir, name,
 				(long long)f->end);
@@ -1015,6 +1014,7 @@ void txnlog_close(struct txnlog *log)
 {
 	if (!log)
 		return;
+	log->closing = true;
 	while (log->inflight)
 		uv_run(log->loop, UV_RUN_ONCE);
 	if (log->fd >= 0)

@@ -144,9 +144,13 @@ int txnlog_is_broken(const struct txnlog *log);
  * broken: the disk may hold records that were reported as not durable, so it
  * refuses appends.  This retries the rollback: every record above
  * txnlog_durable_zxid() is removed from disk and synced.  Blocks; returns 0
- * (the log works again), -EBUSY (write in flight) or -errno (still broken;
- * retry later or restart, and replay will not see the failed records only
- * once this has succeeded).
+ * (the log works again), -EBUSY (write in flight) or -errno (still broken).
+ *
+ * If it keeps failing, exit.  A restart replays whatever the files hold,
+ * which may include the failed records: like a crash between write and sync,
+ * which ZAB tolerates for records never acknowledged.  But within the same
+ * boot those records may be read back from the page cache although their
+ * writeback failed, so restart only once the I/O error is understood.
  */
 int txnlog_reset_broken(struct txnlog *log);
 

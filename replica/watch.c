@@ -246,9 +246,9 @@ bool watch_contains(struct watches *w, struct watch_owner *o, const char *path, 
 size_t watch_total(const struct watches *w) { return w->t[0].nregs + w->t[1].nregs; }
 size_t watch_paths(const struct watches *w) { return w->t[0].npaths + w->t[1].npaths; }
 
-void watch_foreach(const struct watches *w, watch_iter_cb cb, void *arg)
+void watch_foreach(const struct watches *w, enum watch_table tab, watch_iter_cb cb, void *arg)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = tab; i == (int)tab; i++)
 		for (size_t j = 0; j < w->t[i].nb; j++)
 			for (struct wpath *p = w->t[i].b[j]; p; p = p->hnext)
 				for (struct wreg *r = p->head; r; r = r->pnext)
@@ -273,4 +273,21 @@ void watch_free(struct watches *w)
 		free(w->t[i].b);
 	}
 	memset(w, 0, sizeof(*w));
+}
+
+void watch_summary(struct watches *w, enum watch_table tab, size_t *owners, size_t *paths,
+		   size_t *total)
+{
+	const struct wtable *t = &w->t[tab];
+	uint64_t stamp = ++w->gen; /* a generation no trigger uses: marks owners counted */
+	*owners = 0;
+	*paths = t->npaths;
+	*total = t->nregs;
+	for (size_t j = 0; j < t->nb; j++)
+		for (struct wpath *p = t->b[j]; p; p = p->hnext)
+			for (struct wreg *r = p->head; r; r = r->pnext)
+				if (r->o->fired_gen != stamp) {
+					r->o->fired_gen = stamp;
+					(*owners)++;
+				}
 }

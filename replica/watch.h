@@ -69,6 +69,9 @@ bool watch_contains(struct watches *w, struct watch_owner *o, const char *path, 
 size_t watch_total(const struct watches *w);
 size_t watch_paths(const struct watches *w);
 typedef void (*watch_iter_cb)(void *arg, const char *path, struct watch_owner *o);
-void watch_foreach(const struct watches *w, watch_iter_cb cb, void *arg);
+void watch_foreach(const struct watches *w, enum watch_table t, watch_iter_cb cb, void *arg);
+/* Distinct owners, paths and registrations of one table. */
+void watch_summary(struct watches *w, enum watch_table t, size_t *owners, size_t *paths,
+		   size_t *total);
 
 #endif

@@ -236,6 +236,10 @@ def require_server():
                 not shutil.which("java"):
             skip_all("Apache ZooKeeper (Debian zookeeper package) not "
                      "installed")
+    try:
+        import kazoo                                          # noqa: F401
+    except ImportError:
+        skip_all("python3-kazoo not installed")
 
 
 class Server:
@@ -939,6 +943,10 @@ def kazoo_client(server, timeout=10.0, **kw):
     from kazoo.client import KazooClient
     # kazoo logs every expected reconnect at WARNING; keep real errors only
     logging.getLogger("kazoo").setLevel(logging.ERROR)
+    # reconnect quickly and steadily (kazoo's default backoff grows to
+    # seconds, which makes restart tests slow and timing-sensitive)
+    kw.setdefault("connection_retry", dict(max_tries=-1, delay=0.05,
+                                           backoff=1.5, max_delay=0.5))
     c = KazooClient(hosts=server.hosts, timeout=timeout, **kw)
     c.start(timeout=15)
     _cleanups.append(lambda: _stop_quietly(c))

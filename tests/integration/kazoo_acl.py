@@ -200,6 +200,27 @@ def auth_scheme_and_invalid_acls():
 
 
 @t.case
+def getacl_masks_digests():
+    # getACL needs READ or ADMIN; a caller WITHOUT ADMIN on the node gets
+    # every digest id with the hash replaced by "x" (user:x).  Other schemes
+    # are shown as stored.
+    bob_id = make_digest_acl_credential("bob", "pw")
+    acl = [ACL(1, Id("digest", ALICE_ID)), ACL(16, Id("digest", bob_id)),
+           ACL(1, Id("world", "anyone"))]
+    alice.create("/mask", acl=acl)
+    masked = [ACL(1, Id("digest", "alice:x")), ACL(16, Id("digest", "bob:x")),
+              ACL(1, Id("world", "anyone"))]
+    t.is_eq(alice.get_acls("/mask")[0], masked, "reader without ADMIN: "
+            "digest ids masked as user:x")
+    t.is_eq(anon.get_acls("/mask")[0], masked, "anonymous reader: masked")
+    t.is_eq(bob.get_acls("/mask")[0], acl, "ADMIN holder sees the real ids")
+    sup = ct.kazoo_client(srv, auth_data=[("digest", "super:s3cret")])
+    t.is_eq(sup.get_acls("/mask")[0], acl, "super sees the real ids")
+    sup.stop()
+    alice.delete("/mask")
+
+
+@t.case
 def set_acl_versions():
     alice.create("/v")
     acl, st = alice.get_acls("/v")
