@@ -198,7 +198,7 @@ run_one() {
 	srv=$1 rep=$2 name=$3
 	shift 3
 	if [ "$srv" = zk ]; then port=$zk_port pid=$zk_pid; else port=$coordd_port pid=$coordd_pid; fi
-	out=$("$ZKBENCH" -s "127.0.0.1:$port" --server-pid "$pid" -d "$secs" -W "$warm" -b 100 "$@" 2> "$dir/zkbench.err")
+	out=$("$ZKBENCH" -s "127.0.0.1:$port" --server-pid "$pid" --mntr -d "$secs" -W "$warm" -b 100 "$@" 2> "$dir/zkbench.err")
 	rc=$?
 	if [ -z "$out" ]; then
 		say "run.sh: $srv $name failed (exit $rc): $(head -n 3 "$dir/zkbench.err")"
@@ -330,18 +330,19 @@ awk -v started="$started" -v order="$names" '
 				next
 		}
 		k = f["server"] SUBSEP sc
-		cnt[k]++
-		v["ops_per_sec", k, cnt[k]] = f["ops_per_sec"]
-		v["p50_us", k, cnt[k]] = f["p50_us"]
-		v["p99_us", k, cnt[k]] = f["p99_us"]
-		v["p999_us", k, cnt[k]] = f["p999_us"]
-		v["server_cpu_us_per_op", k, cnt[k]] = f["server_cpu_us_per_op"]
+		nm = split("ops_per_sec p50_us p99_us p999_us server_cpu_us_per_op ops_per_fsync", ms, " ")
+		for (i = 1; i <= nm; i++) {
+			if (!(ms[i] in f))
+				continue
+			n = ++cnt[ms[i], k]
+			v[ms[i], k, n] = f[ms[i]]
+		}
 		other = f["machine_cpu_pct"] - f["client_cpu_pct"] - f["server_cpu_pct"]
 		nother[f["server"]]++
 		vother[f["server"], nother[f["server"]]] = other
 	}
 	function median(metric, k,    n, i, j, a, t) {
-		n = cnt[k]
+		n = cnt[metric, k]
 		if (n == 0)
 			return ""
 		for (i = 1; i <= n; i++)
@@ -369,11 +370,12 @@ awk -v started="$started" -v order="$names" '
 			return "-"
 		return (x >= 100) ? sprintf("%.0f", x) : sprintf("%.1f", x)
 	}
+	# higher_better: 1 for throughput, 0 for costs, -1 for no ratio
 	function row(sc, label, metric, higher_better,    z, c, r, mz, mc) {
 		z = median(metric, "zk" SUBSEP sc)
 		c = median(metric, "coordd" SUBSEP sc)
 		r = "-"
-		if (z != "" && c != "" && z > 0 && c > 0)
+		if (higher_better >= 0 && z != "" && c != "" && z > 0 && c > 0)
 			r = sprintf("%.2f", higher_better ? c / z : z / c)
 		mz = (("zk", sc) in bad) ? "!" : " "
 		mc = (("coordd", sc) in bad) ? "!" : " "
@@ -411,9 +413,12 @@ awk -v started="$started" -v order="$names" '
 				row(sc, "p99 latency us", "p99_us", 0)
 				row(sc, "server cpu us/op", "server_cpu_us_per_op", 0)
 			}
+			if (sc !~ /get$/)
+				row(sc, "ops per fsync", "ops_per_fsync", -1)
 		}
 		print ""
 		print "ratio: coordd/zookeeper for ops/s, zookeeper/coordd for latency and cpu; >1 favours coordd"
+		print "ops per fsync: requests per log fsync as the server counts them (mntr), i.e. group commit"
 		if (anybad)
 			print "!: at least one run had errors or failed (see the raw lines)"
 		oz = median_other("zk"); oc = median_other("coordd")

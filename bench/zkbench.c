@@ -60,6 +60,7 @@
 #include <zookeeper/zookeeper.h>
 
 #define PATH_LEN 256
+#define STALL_SECS 30		/* give up when no request completes for this long */
 #define SETUP_WINDOW 64		/* outstanding requests per session when populating keys */
 #define MAX_PAYLOAD (1024 * 1024 - 1024)	/* under jute.maxbuffer */
 
@@ -157,6 +158,7 @@ struct bench {
 
 	_Atomic uint64_t measure_start;	/* ns; ops starting earlier are not counted */
 	_Atomic uint64_t last_done;	/* ns of the latest measured completion */
+	_Atomic uint64_t last_any;	/* ns of the latest completion, for the watchdog */
 	_Atomic uint64_t issued;	/* measured ops issued, for phase_limit */
 	atomic_bool stop;
 
@@ -575,6 +577,7 @@ static void op_done(int rc, struct slot *sl)
 	uint64_t t1 = now_ns();
 	struct session *s = sl->s;
 
+	atomic_store_explicit(&bench.last_any, t1, memory_order_relaxed);
 	pthread_mutex_lock(&s->lock);
 	s->inflight--;
 	if (rc == ZOK) {
@@ -622,6 +625,7 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 	atomic_store(&bench.stop, false);
 	atomic_store(&bench.issued, 0);
 	atomic_store(&bench.last_done, 0);
+	atomic_store(&bench.last_any, start);
 	atomic_store(&bench.measure_start, record && !warmup ? start : UINT64_MAX);
 	if (c0)
 		counters_take(c0);
@@ -674,9 +678,25 @@ static void run_phase(enum phase_kind phase, bool record, uint64_t *t_start, uin
 		atomic_store(&bench.stop, true);
 	}
 
+	/*
+	 * Drain.  A server that stops answering without closing the connection
+	 * would leave us here for good, so give up after STALL_SECS without
+	 * any completion.
+	 */
 	pthread_mutex_lock(&bench.lock);
-	while (bench.active > 0)
-		pthread_cond_wait(&bench.cond, &bench.lock);
+	while (bench.active > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&bench.cond, &bench.lock, &ts);
+		if (bench.active > 0 &&
+		    now_ns() - atomic_load(&bench.last_any) > STALL_SECS * 1000000000ull) {
+			fprintf(stderr, "zkbench: no reply from %s for %d s, %d sessions waiting; giving up\n",
+				c->server, STALL_SECS, bench.active);
+			exit(3);
+		}
+	}
 	pthread_mutex_unlock(&bench.lock);
 	if (c1)
 		counters_take(c1);

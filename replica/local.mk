@@ -29,3 +29,4 @@ sbin_PROGRAMS += %D%/coordd
 %C%_coordd_SOURCES = %D%/main.c
 %C%_coordd_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
 %C%_coordd_LDADD = %D%/libreplica.a %D%/libstorage.a lib/libcoord.a $(LIBUV_LIBS) $(OPENSSL_LIBS)
+dist_man_MANS += man/coordd.8

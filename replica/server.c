@@ -441,6 +441,7 @@ int server_init(struct server *srv, uv_loop_t *loop, struct config *cfg)
 	uv_timer_start(&srv->reaper, reaper_cb, (uint64_t)cfg->container_check_ms,
 		       (uint64_t)cfg->container_check_ms);
 	sessions_start_expiry(&srv->sessions);
+	storage_start_purge(srv);
 	return 0;
 }
 

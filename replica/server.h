@@ -123,6 +123,8 @@ struct server {
 	uv_prepare_t prepare;
 	uv_timer_t reaper;
 	uv_signal_t sigchld;
+	uv_timer_t purge_timer;
+	bool purging;
 	struct conn *conns;
 	size_t nconns;
 	struct conn *ready;
@@ -177,6 +179,8 @@ void conn_reply_txn(struct conn *c, struct pending *p, const struct txn_result *
 int storage_recover(struct server *srv);
 void storage_maybe_snapshot(struct server *srv);
 int storage_take_snapshot(struct server *srv);
+/* Starts the autopurge.purgeInterval timer (no-op when 0). */
+void storage_start_purge(struct server *srv);
 
 /* fourlw.c */
 bool fourlw_is_command(const void *p, size_t n);

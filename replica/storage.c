@@ -224,8 +224,19 @@ static int write_snapshot(struct server *srv, const char *dir)
 	return snapfile_commit(sc.w);
 }
 
-static void purge(struct server *srv)
+/*
+ * Purging reads the kept snapshots to validate them, so it runs on the
+ * threadpool; it touches only files and the immutable configuration.
+ */
+struct purge_job {
+	uv_work_t req;
+	struct server *srv;
+};
+
+static void purge_work(uv_work_t *req)
 {
+	struct purge_job *job = container_of(req, struct purge_job, req);
+	struct server *srv = job->srv;
 	char sdir[1200], ldir[1200];
 	uint64_t oldest = 0;
 	snap_dir(srv, sdir, sizeof(sdir));
@@ -237,6 +248,41 @@ static void purge(struct server *srv)
 	if (n > 0 || m > 0)
 		log_info("storage", "purged %d snapshots and %d log files older than 0x%llx", n,
 			 m > 0 ? m : 0, (unsigned long long)oldest);
+}
+
+static void purge_done(uv_work_t *req, int status)
+{
+	struct purge_job *job = container_of(req, struct purge_job, req);
+	(void)status;
+	job->srv->purging = false;
+	free(job);
+}
+
+static void purge(struct server *srv)
+{
+	if (srv->purging)
+		return;
+	struct purge_job *job = xcalloc(1, sizeof(*job));
+	job->srv = srv;
+	srv->purging = true;
+	if (uv_queue_work(srv->loop, &job->req, purge_work, purge_done)) {
+		srv->purging = false;
+		free(job);
+	}
+}
+
+static void purge_timer_cb(uv_timer_t *h)
+{
+	purge(container_of(h, struct server, purge_timer));
+}
+
+void storage_start_purge(struct server *srv)
+{
+	uint64_t ms = (uint64_t)srv->cfg->autopurge_interval_hours * 3600 * 1000;
+	if (!ms)
+		return;
+	uv_timer_init(srv->loop, &srv->purge_timer);
+	uv_timer_start(&srv->purge_timer, purge_timer_cb, ms, ms);
 }
 
 static void sigchld_cb(uv_signal_t *h, int sig)

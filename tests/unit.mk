@@ -33,3 +33,10 @@ check_SCRIPTS = tests/fuzz_request$(EXEEXT)
 CLEANFILES += tests/fuzz_request$(EXEEXT)
 endif
 TESTS += tests/integration/fuzz.sh
+
+replica_tests = %D%/test_datatree
+check_PROGRAMS += $(replica_tests)
+TESTS += $(replica_tests)
+%C%_test_datatree_SOURCES = %D%/test_datatree.c
+%C%_test_datatree_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) -I$(top_srcdir)/replica
+%C%_test_datatree_LDADD = replica/libreplica.a replica/libstorage.a lib/libcoord.a $(LIBUV_LIBS) $(OPENSSL_LIBS)

@@ -115,6 +115,16 @@ class DurableServer(ct.Server):
             os.kill(self.proc.pid, signal.SIGKILL)
         self.stop(signal.SIGKILL)
 
+    def crash(self, sig=signal.SIGKILL):
+        """Send sig and reap the process, without waiting for its port to
+        close (call new_port() before the next start): the fastest restart
+        a supervisor could do."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, sig)
+            self.proc.wait()
+            self.proc = None
+
     def log_text(self, since_start=False):
         try:
             with open(self.log, "rb") as f:
