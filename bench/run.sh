@@ -198,6 +198,15 @@ run_one() {
 	srv=$1 rep=$2 name=$3
 	shift 3
 	if [ "$srv" = zk ]; then port=$zk_port pid=$zk_pid; else port=$coordd_port pid=$coordd_pid; fi
+	if ! kill -0 "$pid" 2>/dev/null; then
+		if [ ! -f "$dir/$srv/dead" ]; then
+			: > "$dir/$srv/dead"
+			say "run.sh: $srv (pid $pid) has exited; the end of its log:"
+			tail -n 20 "$dir/$srv/server.log" >&2
+		fi
+		echo "server=$srv rep=$rep scenario=$name failed=1" >> "$results"
+		return 1
+	fi
 	out=$("$ZKBENCH" -s "127.0.0.1:$port" --server-pid "$pid" --mntr -d "$secs" -W "$warm" -b 100 "$@" 2> "$dir/zkbench.err")
 	rc=$?
 	if [ -z "$out" ]; then

@@ -161,6 +161,7 @@ struct bench {
 	_Atomic uint64_t last_any;	/* ns of the latest completion, for the watchdog */
 	_Atomic uint64_t issued;	/* measured ops issued, for phase_limit */
 	atomic_bool stop;
+	atomic_bool broken;	/* a connection failed: stop, and skip cleanup */
 
 	pthread_mutex_t lock;	/* protects active and the session connected flags */
 	pthread_cond_t cond;
@@ -277,6 +278,7 @@ struct counters {
 	double server;		/* seconds, the --server-pid process; < 0 if unknown */
 	double machine;		/* seconds, all CPUs busy (steal included) */
 	long long fsyncs;	/* from mntr; < 0 if unknown */
+	uint64_t wall;		/* ns, when these were read */
 };
 
 /*
@@ -398,6 +400,7 @@ static void counters_take(struct counters *cs)
 	cs->server = bench.cfg.server_pid ? proc_stat_seconds(bench.cfg.server_pid) : -1;
 	cs->machine = machine_seconds();
 	cs->fsyncs = bench.cfg.mntr ? mntr_fsyncs() : -1;
+	cs->wall = now_ns();
 }
 
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -551,6 +554,7 @@ static bool slot_issue(struct session *s, struct slot *sl)
 		if (s->errors++ == 0)
 			s->first_error = rc;
 		atomic_store(&bench.stop, true);
+		atomic_store(&bench.broken, true);
 		return false;
 	}
 	s->inflight++;
@@ -593,9 +597,15 @@ static void op_done(int rc, struct slot *sl)
 			s->first_error = rc;
 		if (bench.cfg.verbose)
 			fprintf(stderr, "zkbench: %s: %s\n", sl->path, zerror(rc));
-		/* A lost connection fails every outstanding request; stop now. */
-		if (rc == ZCONNECTIONLOSS || rc == ZSESSIONEXPIRED || rc == ZCLOSING)
+		/*
+		 * A lost connection fails every outstanding request and a timeout
+		 * means the server stopped answering: stop now, and skip cleanup.
+		 */
+		if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT ||
+		    rc == ZSESSIONEXPIRED || rc == ZCLOSING) {
 			atomic_store(&bench.stop, true);
+			atomic_store(&bench.broken, true);
+		}
 	}
 	if (!slot_issue(s, sl) && s->inflight == 0 && !s->done)
 		session_done_locked(s);
@@ -713,6 +723,8 @@ static void print_line(const char *op, const struct hist *h, uint64_t errors, in
 		       double secs, const struct counters *c0, const struct counters *c1)
 {
 	const struct config *c = &bench.cfg;
+	/* CPU shares use the interval between the two readings, which may include a drain. */
+	double wall = (double)(c1->wall - c0->wall) / 1e9;
 
 	printf("op=%s sessions=%d window=%d size=%d ops=%" PRIu64 " errors=%" PRIu64
 	       " secs=%.3f ops_per_sec=%.1f mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f"
@@ -722,13 +734,13 @@ static void print_line(const char *op, const struct hist *h, uint64_t errors, in
 	       h->n ? (double)h->sum / (double)h->n / 1e3 : 0.0,
 	       (double)hist_quantile(h, 0.50) / 1e3, (double)hist_quantile(h, 0.90) / 1e3,
 	       (double)hist_quantile(h, 0.99) / 1e3, (double)hist_quantile(h, 0.999) / 1e3,
-	       (double)h->max / 1e3, secs > 0 ? 100.0 * (c1->client - c0->client) / secs : 0.0);
-	if (c0->server >= 0 && c1->server >= 0 && secs > 0)
+	       (double)h->max / 1e3, wall > 0 ? 100.0 * (c1->client - c0->client) / wall : 0.0);
+	if (c0->server >= 0 && c1->server >= 0 && wall > 0)
 		printf(" server_cpu_pct=%.0f server_cpu_us_per_op=%.1f",
-		       100.0 * (c1->server - c0->server) / secs,
+		       100.0 * (c1->server - c0->server) / wall,
 		       h->n ? (c1->server - c0->server) * 1e6 / (double)h->n : 0.0);
-	if (c0->machine >= 0 && c1->machine >= 0 && secs > 0)
-		printf(" machine_cpu_pct=%.0f", 100.0 * (c1->machine - c0->machine) / secs);
+	if (c0->machine >= 0 && c1->machine >= 0 && wall > 0)
+		printf(" machine_cpu_pct=%.0f", 100.0 * (c1->machine - c0->machine) / wall);
 	if (c0->fsyncs >= 0 && c1->fsyncs >= c0->fsyncs) {
 		long long fsyncs = c1->fsyncs - c0->fsyncs;
 
@@ -1118,7 +1130,7 @@ int main(int argc, char **argv)
 	if (keys && housekeeping(PHASE_POPULATE))
 		goto out;
 	errors += measure(PHASE_RUN, op_names[c->op]);
-	if (!c->keep) {
+	if (!c->keep && !atomic_load(&bench.broken)) {
 		if (c->op == OP_CREATE)
 			errors += measure(PHASE_DELETE_CREATED, op_names[OP_DELETE]);
 		else

@@ -8,5 +8,6 @@ noinst_LIBRARIES += %D%/libcoord.a
 	include/coord/zk.h \
 	%D%/crc32c.c %D%/crc32c.h \
 	%D%/stream.c %D%/stream.h \
+	%D%/zkpath.c %D%/zkpath.h \
 	# end
 %C%_libcoord_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)

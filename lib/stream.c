@@ -76,6 +76,38 @@ int stream_accept(uv_stream_t *server, struct stream *s)
 	return 0;
 }
 
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct stream *s = container_of(req, struct stream, creq);
+	stream_status_cb cb = s->on_connect;
+
+	s->on_connect = NULL;
+	/* uv_close() cancels a pending connect; the owner has already let go. */
+	if (s->closing || !cb)
+		return;
+	if (status == 0) {
+		uv_tcp_nodelay(&s->tcp, 1);
+		fill_peer(s);
+	}
+	cb(s, status);
+}
+
+int stream_connect(uv_loop_t *loop, struct stream *s, const struct sockaddr *addr,
+		   stream_status_cb cb)
+{
+	int rc = uv_tcp_init(loop, &s->tcp);
+	if (rc)
+		return rc;
+	s->on_connect = cb;
+	rc = uv_tcp_connect(&s->creq, &s->tcp, addr, connect_cb);
+	if (rc) {
+		/* The handle exists now: release it the usual way, via on_close. */
+		s->on_connect = NULL;
+		stream_close(s);
+	}
+	return rc;
+}
+
 void stream_start(struct stream *s)
 {
 	if (s->reading || s->closing)

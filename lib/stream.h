@@ -39,6 +39,8 @@ struct stream {
 	bool close_after_flush;
 	bool dirty;
 	struct stream *dirty_next;
+	uv_connect_t creq;           /* client side only: stream_connect() */
+	stream_status_cb on_connect;
 	stream_cb on_read;           /* new bytes in s->in */
 	stream_status_cb on_eof;     /* peer closed or error (status < 0 or UV_EOF) */
 	stream_cb on_drain;          /* a write completed; may be NULL */
@@ -49,6 +51,18 @@ struct stream {
 };
 
 int stream_accept(uv_stream_t *server, struct stream *s);
+/*
+ * The client side: starts a TCP connect to addr.  cb runs once with status 0
+ * (connected; peer is filled in, nodelay set) or a negative libuv error,
+ * unless stream_close() comes first, in which case it never runs.  The owner
+ * sets on_read/on_eof/on_close beforehand and calls stream_start() in cb.
+ *
+ * Returns 0 or -errno.  On an error, s->closing says whether the handle
+ * existed: if true it has been closed and on_close follows as usual; if
+ * false nothing was created and s may be freed at once.
+ */
+int stream_connect(uv_loop_t *loop, struct stream *s, const struct sockaddr *addr,
+		   stream_status_cb cb);
 void stream_start(struct stream *s);
 void stream_pause(struct stream *s);
 /* Marks s as having output; the next stream_flush_all() writes it. */

@@ -27,6 +27,7 @@
 #include "acl.h"
 #include "coord/zk.h"
 #include "watch.h"
+#include "zkpath.h"
 
 struct znode_stat {
 	int64_t czxid, mzxid, ctime, mtime;
@@ -115,9 +116,5 @@ int32_t datatree_count_descendants(const struct znode *n);
 int datatree_load_node(struct datatree *dt, const char *path, const char *data, int32_t len,
 		       struct acl *acl, const struct znode_stat *st);
 
-/* PathUtils.validatePath: ZOK or ZBADARGUMENTS.  len is the wire length. */
-int path_validate(const char *path, int32_t len);
-/* Copies the parent path of path into out (size >= strlen(path)+1). */
-void path_parent(const char *path, char *out);
 
 #endif

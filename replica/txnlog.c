@@ -43,17 +43,22 @@
  *      leave half-written (a file is synced before the next one is created).
  *      Damage in an older file is corruption: -EBADMSG, nothing changed.
  *
- * Preallocation.  Measured on this machine (ext4 on virtio, write cache on),
- * p50 latency of write + fdatasync per batch, 2000 x 1 KiB / 500 x 4-64 KiB:
+ * Preallocation.  Measured on the dev VM (ext4 on virtio, volatile write
+ * cache, otherwise idle): p50 latency of one pwrite + fdatasync at the end of
+ * a fresh file, 2000 x 1 KiB or 500 x 4-64 KiB, three runs each:
  *                  1 KiB     4 KiB    16 KiB   64 KiB
  *   append only    0.136 ms  0.169    0.212    0.207
  *   fallocate      0.090     0.155    0.235    0.212
  *   zeros written  0.095     0.110    0.120    0.134
- * Overwriting blocks that already hold synced zeros lets fdatasync skip the
- * journal commit (no size or extent change), which appending or writing into
- * fallocate's unwritten extents cannot.  So files are extended by writing
- * zeros, in prealloc_bytes steps (8 MiB costs about 5 ms, paid by one batch),
- * and a zero length field reads as end of log.
+ * and through this code (tests/test_txnlog benchmark, 1 KiB records, closed
+ * loop): 1 client 4000-5200 fsync/s with zeros vs 2900-3400 without; 32
+ * clients 86k-133k records/s vs 51k-82k.  Overwriting blocks that already
+ * hold synced zeros lets fdatasync skip the journal commit (no size or
+ * extent change), which appending or writing into fallocate's unwritten
+ * extents cannot.  So files are extended by writing zeros, in prealloc_bytes
+ * steps (8 MiB takes about 5 ms, paid by one batch), and a zero length field
+ * reads as end of log.  Under heavy I/O contention from other tenants all
+ * three were 2-4 ms and indistinguishable.
  */
 #include "config.h"
 

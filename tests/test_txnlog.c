@@ -284,12 +284,10 @@ static void spew(const char *path, const void *buf, size_t len)
 
 static void flip(const char *path, off_t off, uint8_t mask)
 {
-	uint8_t b;
+	uint8_t b = 0;
 	int fd = open(path, O_RDWR);
-	if (fd < 0 || pread(fd, &b, 1, off) != 1)
-		diag("flip %s: %s", path, strerror(errno));
-	b ^= mask;
-	if (fd >= 0 && pwrite(fd, &b, 1, off) != 1)
+	if (fd < 0 || pread(fd, &b, 1, off) != 1 ||
+	    (b ^= mask, pwrite(fd, &b, 1, off)) != 1)
 		diag("flip %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);

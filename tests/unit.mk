@@ -18,7 +18,7 @@ endif
 # libFuzzer target for the request decoder: every coordd source compiled with
 # clang's coverage instrumentation.  Built by `make check` when clang exists.
 fuzz_srcs = lib/log.c lib/xalloc.c lib/buf.c lib/jute.c lib/zkerr.c lib/crc32c.c \
-	lib/stream.c replica/acl.c replica/conn.c replica/datatree.c replica/fourlw.c \
+	lib/stream.c lib/zkpath.c replica/acl.c replica/conn.c replica/datatree.c replica/fourlw.c \
 	replica/prep.c replica/server.c replica/session.c replica/storage.c replica/txn.c \
 	replica/watch.c replica/zoocfg.c replica/txnlog.c replica/snapfile.c replica/faultinject.c \
 	tests/fuzz_request.c

@@ -33,6 +33,8 @@ name -- coordd reads it from there -- and is also passed to the JVM as -D.
 Run by hand:
   COORD_SERVER=zookeeper top_builddir=/tmp/x top_srcdir=/work/main \
       /usr/bin/python3 tests/integration/kazoo_basic.py
+  COORDTEST_KEEP=1 keeps the servers' temp dirs (cfg, data, server.log);
+  COORDTEST_DEBUG=1 sends kazoo's log to stderr.
 Helper mode used by lib.sh:  coordtest.py ready PORT  -> exit 0 iff a
 ZooKeeper session can be established (and is closed again) on PORT.
 """
@@ -255,7 +257,11 @@ class Server:
         self.kind = server_kind()
         self.tick = tick
         self.dir = tempfile.mkdtemp(prefix="coordtest.")
-        _cleanups.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        if os.environ.get("COORDTEST_KEEP"):
+            print("# server dir (kept): %s" % self.dir, flush=True)
+        else:
+            _cleanups.append(lambda: shutil.rmtree(self.dir,
+                                                   ignore_errors=True))
         self.datadir = os.path.join(self.dir, "data")
         os.mkdir(self.datadir)
         self.port = free_port()
@@ -937,17 +943,37 @@ class Raw:
 # kazoo helpers
 # --------------------------------------------------------------------------
 
-def kazoo_client(server, timeout=10.0, **kw):
-    """A started KazooClient connected to server."""
+def kazoo_client(server, timeout=None, **kw):
+    """A started KazooClient connected to server.
+
+    timeout defaults to the server's maximum session timeout (20*tickTime):
+    kazoo waits up to the REQUESTED timeout for a ConnectResponse, so asking
+    for more than the server grants lets one stalled connect attempt (e.g. to
+    a server still starting up) outlive the session it wants to resume."""
+    if timeout is None:
+        timeout = min(10.0, server.tick * 20 / 1000.0)
     import logging
     from kazoo.client import KazooClient
     # kazoo logs every expected reconnect at WARNING; keep real errors only
-    logging.getLogger("kazoo").setLevel(logging.ERROR)
+    # (COORDTEST_DEBUG=1: log everything, with timestamps, to stderr)
+    if os.environ.get("COORDTEST_DEBUG"):
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(threadName)s %(name)s "
+                                   "%(message)s")
+    else:
+        logging.getLogger("kazoo").setLevel(logging.ERROR)
     # reconnect quickly and steadily (kazoo's default backoff grows to
     # seconds, which makes restart tests slow and timing-sensitive)
     kw.setdefault("connection_retry", dict(max_tries=-1, delay=0.05,
                                            backoff=1.5, max_delay=0.5))
-    c = KazooClient(hosts=server.hosts, timeout=timeout, **kw)
+    # The host is listed twice on purpose: kazoo waits timeout/len(hosts)
+    # for a ConnectResponse.  Apache ZooKeeper 3.8.0 never answers (nor
+    # closes) a connection that arrives while it is still starting up (a
+    # NullPointerException in its close path, "this.zkDb is null"), so after
+    # a server restart one kazoo attempt can hang; with the full timeout the
+    # session it wants to resume would expire meanwhile.
+    c = KazooClient(hosts=",".join([server.hosts] * 2), timeout=timeout,
+                    **kw)
     c.start(timeout=15)
     _cleanups.append(lambda: _stop_quietly(c))
     return c

@@ -99,6 +99,22 @@ zk = ct.kazoo_client(srv)
 zk.create("/big")
 
 
+def sockets_of(pid):
+    """The socket descriptors pid holds, or None if it is gone."""
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    out = []
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                out.append(int(fd))
+        except OSError:
+            pass
+    return sorted(out)
+
+
 def crash_during_snapshot(n, sig):
     """Write until a snapshot child exists, send sig to coordd, restart at
     once.  Returns (child_pid or None, child still alive at restart)."""
@@ -109,15 +125,41 @@ def crash_during_snapshot(n, sig):
     if not kids:
         return None, False
     srv.crash(sig)                  # reap, no waiting for anything else
-    srv.new_port()
     alive = [k for k in kids if os.path.exists("/proc/%d" % k)]
     name = "SIGKILL" if sig == signal.SIGKILL else "SIGTERM"
-    try:
-        srv.start(timeout=20)
-        ok = True
-    except RuntimeError as e:
-        ok = False
-        t.diag(str(e).splitlines()[0])
+    # Restart at once on the same port, as a supervisor would, in a thread,
+    # while this one looks at the child.
+    err = []
+
+    def restart():
+        try:
+            srv.start(timeout=20)
+        except RuntimeError as e:
+            err.append(e)
+    th = threading.Thread(target=restart)
+    th.start()
+    # The child only writes files; it must not keep the listening socket or
+    # client connections: the dead parent's clients would see no FIN until
+    # the child exits, and a same-port restart could not bind.  (A freshly
+    # forked child may not have run yet: give it a few ms.)
+    seen = [None]
+
+    def no_sockets():
+        v = sockets_of(kids[0])
+        if v is not None:
+            seen[0] = v
+        return v is None or v == []     # gone, or dropped them
+    ct.wait_for(no_sockets, 0.05, 0.001)
+    if seen[0] is None:
+        t.skip("snapshot child holds no sockets", "it exited too soon")
+    else:
+        t.ok(seen[0] == [], "snapshot child %d holds no sockets" % kids[0],
+             "it holds the parent's socket fds %r (listener, client "
+             "connections)" % seen[0])
+    th.join()
+    ok = not err
+    if err:
+        t.diag(str(err[0]).splitlines()[0])
         for line in srv.log_text(since_start=True).splitlines()[-4:]:
             t.diag("    " + line)
     t.ok(ok, "%s #%d during a snapshot (child %d %s at restart): restart "

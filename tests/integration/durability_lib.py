@@ -15,9 +15,11 @@ Built on coordtest (TAP, wait_for, kazoo_client, handshake_ok).  Adds:
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -33,6 +35,19 @@ class DurableServer(ct.Server):
 
     def __init__(self, datadir=None, env=None, cfg=None, **kw):
         super().__init__(cfg=cfg, **kw)
+        # A directory of our own prefix (coordtest's cleanup removes
+        # self.dir, whatever it is at exit), so that tidying up other
+        # tests' /tmp/coordtest.* never pulls the rug from under a run.
+        old = self.dir
+        self.dir = tempfile.mkdtemp(prefix="durability.")
+        shutil.rmtree(old, ignore_errors=True)
+        if os.environ.get("COORDTEST_KEEP"):
+            print("# server dir (kept): %s" % self.dir, flush=True)
+        self.log = os.path.join(self.dir, "server.log")
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        self.datadir = os.path.join(self.dir, "data")
+        os.mkdir(self.datadir)
+        self.cfgkeys["dataDir"] = self.datadir
         if datadir is not None:
             self.datadir = datadir
             self.cfgkeys["dataDir"] = datadir

@@ -160,7 +160,7 @@ def natural_expiry():
     t.is_eq(a.wait_event(lambda e: False, 1.2), None, "(kept alive by pings "
             "for 1.2 s)")
     t.is_eq(w.exists("/x1")[0], 0, "ephemeral alive while the client pings")
-    t0 = time.monotonic()
+    t0 = a.last_send            # expiry counts from the last packet (ping)
     a.drop()                                       # no closeSession
     t.is_eq(w.exists("/x1")[0], 0, "ephemeral still there right after the "
             "connection drops")
@@ -169,7 +169,8 @@ def natural_expiry():
     w.wait_event(lambda e: e[0] == EV_CHILD, 5)
     t.ok(ev is not None and ev[2] == "/x1", "session expires: DELETED fired "
          "for the ephemeral", repr(ev))
-    t.ok(0.3 <= dt <= 3.0, "expired after about the timeout (%.2f s)" % dt)
+    t.ok(0.4 <= dt <= 3.0, "expired about the timeout after the last ping "
+         "(%.2f s)" % dt)
     t.is_eq(sorted({(x[0], x[2]) for x in w.events}),
             [(EV_DELETED, "/x1"), (EV_CHILD, "/")],
             "one DELETED for the ephemeral's watches, CHILD for the parent")
@@ -188,9 +189,21 @@ def kazoo_session_expiry():
     old = kz.client_id
     fired = threading.Event()
     zk.exists("/kx", watch=lambda e: fired.set())
-    # take the session over and close it
-    r = Raw(srv.port, session_id=old[0], passwd=old[1])
-    r.close()
+    # take the session over and close it (kazoo may win the session back
+    # before closeSession is sent -- then the server closes our connection;
+    # retry until the closeSession is answered)
+    closed = False
+    for _ in range(50):
+        try:
+            r = Raw(srv.port, session_id=old[0], passwd=old[1])
+            closed = r.call(ct.OP["closeSession"], b"").err == 0
+            r.drop()
+        except (ct.ConnectionClosed, OSError):
+            pass
+        if closed:
+            break
+    t.ok(closed, "closeSession sent on kazoo's session from another "
+         "connection")
     t.ok(fired.wait(10), "closing kazoo's session elsewhere deletes its "
          "ephemeral (watch fired)")
     t.ok(wait_for(lambda: KazooState.LOST in states and kz.connected, 20),
@@ -224,11 +237,17 @@ def server_restart():
     # still there after the restart and goes away after the timeout.
     gone = wait_for(lambda: zk.exists("/orphan") is None, 10)
     t.ok(gone, "orphaned session expires after the restart")
-    # kill -9: acknowledged writes are durable
+    # kill -9: acknowledged writes and sessions are durable
+    rk = Raw(srv.port, timeout_ms=5000)
+    rk.create("/rk", b"", flags=ct.EPHEMERAL)
     zk.set("/persist", b"after")
     st = zk.exists("/persist")
     srv.kill9()
     srv.start()
+    rk.reattach()
+    t.is_eq(rk.exists("/rk")[1].ephemeralOwner, rk.session_id,
+            "raw session reattached after kill -9, its ephemeral intact")
+    rk.close()
     t.ok(wait_for(lambda: zk.connected, 20), "reconnects after kill -9")
     t.is_eq(zk.client_id[0], sid, "session survives kill -9")
     data, st2 = zk.get("/persist")
@@ -265,17 +284,10 @@ def containers():
     a.close()
     t.ok(wait_for(lambda: r.exists("/con2")[0] == ERR["NONODE"], 10),
          "container deleted after its ephemeral child's session ends")
-    # the CONTAINER flag (4) only means container with opcode 19
-    t.is_eq(r.create("/notcon", b"", flags=ct.CONTAINER, op="create2")[0], 0,
-            "create2 with flags=4 succeeds ...")
-    r.create("/notcon/k")
-    r.delete("/notcon/k")
-    r.create("/con3", b"", flags=ct.CONTAINER)
-    r.create("/con3/k")
-    r.delete("/con3/k")
-    wait_for(lambda: r.exists("/con3")[0] == ERR["NONODE"], 10)
-    t.is_eq(r.exists("/notcon")[0], 0, "... but makes a plain persistent "
-            "node (not reaped)")
+    # NB: create/create2 with flags=4 (CONTAINER) is not tested: clients use
+    # opcode 19 for containers, and ZooKeeper 3.8.0 handles flags=4 on
+    # create2 inconsistently (it logs "Digests are not matching" and stores
+    # a plain persistent node).
     t.is_eq(r.create("/cs-", b"", flags=ct.CONTAINER | 2,
                      op="createContainer")[0], ERR["BADARGUMENTS"],
             "sequential container -> BADARGUMENTS")
@@ -288,7 +300,6 @@ def containers():
             "ephemeral child of a container is fine")
     r.close()
     zk.delete("/con-never")
-    zk.delete("/notcon")
     zk.delete("/con4", recursive=True) if zk.exists("/con4") else None
 
 
@@ -313,8 +324,8 @@ def ttl_nodes():
     t.ok(wait_for(lambda: r.exists("/ttlkid")[0] == ERR["NONODE"], 10),
          "... and deleted once empty (TTL long passed)")
     # setData refreshes the TTL (it counts from mtime)
-    r.create("/ttlset", b"", flags=ct.PERSISTENT_WITH_TTL, ttl=400)
-    r.create("/ttlref", b"", flags=ct.PERSISTENT_WITH_TTL, ttl=400)
+    r.create("/ttlset", b"", flags=ct.PERSISTENT_WITH_TTL, ttl=1000)
+    r.create("/ttlref", b"", flags=ct.PERSISTENT_WITH_TTL, ttl=1000)
     alive = True
     t0 = time.monotonic()
     while time.monotonic() - t0 < 5 and r.exists("/ttlref")[0] == 0:

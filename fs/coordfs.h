@@ -1,0 +1,134 @@
+/*
+ * coordfs.h - the FUSE mount: the state shared by the files in fs/.
+ *
+ * Threads:
+ *  - the loop thread runs libuv: the ZooKeeper session (lib/zkclient.c)
+ *    and every FUSE request (the FUSE fd is polled by the loop).  Handlers
+ *    never block: a request that needs the server sends an async ZooKeeper
+ *    request and replies to the kernel from its callback;
+ *  - the notify thread (notify.c) makes the kernel notification calls
+ *    (invalidations), because those may wait on locks held by syscalls that
+ *    are themselves waiting for the loop thread.
+ *
+ * The mapping (see coordfs(1)):
+ *  - a znode with children or with null data is a directory; any other znode
+ *    is a regular file whose content is the znode's data;
+ *  - a directory znode with non-null data shows it as the file ".data"
+ *    inside the directory (a real child of that name wins);
+ *  - st_ino is derived from (czxid, path): stable and identical on every
+ *    mount; nodeids given to the kernel are local.
+ */
+#ifndef COORD_COORDFS_H
+#define COORD_COORDFS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <fuse_lowlevel.h>
+
+#include "coord/zk.h"
+#include "zkclient.h"
+
+#define CFS_DATA_NAME ".data"
+
+struct cfs_waiter;
+
+struct cfs_inode {
+	fuse_ino_t nodeid;
+	char *path;            /* znode path; for a ".data" file, the directory's path */
+	bool data_file;        /* the ".data" view of a directory node */
+	uint64_t nlookup;
+	struct cfs_inode *id_next, *path_next;
+	uint32_t path_hash;
+	/* cached node: data + stat, valid while have_node */
+	bool have_node;
+	bool exists;
+	struct zk_stat st;
+	char *data;
+	int32_t datalen;       /* -1 null */
+	/* cached children names */
+	bool have_kids;
+	char **kids;
+	int32_t nkids;
+	/* requests waiting for a fetch */
+	bool fetching_node, fetching_kids;
+	struct cfs_waiter *waiters;
+	int open_handles;
+	int pins;              /* in-flight operations holding the inode */
+	uint64_t epoch;        /* cache generation this entry was filled in */
+};
+
+struct cfs_options {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	double timeout;        /* kernel entry/attr cache timeout, seconds */
+	int32_t session_timeout_ms;
+	int32_t commit_delay_ms; /* open handles publish writes after this idle time */
+};
+
+struct cfs {
+	uv_loop_t *loop;
+	struct zkclient *zk;
+	struct fuse_session *se;
+	uv_poll_t fuse_poll;
+	struct fuse_buf fbuf;
+	struct cfs_options opt;
+	const char *servers;
+	const char *mountpoint;
+	struct cfs_inode **by_id;
+	struct cfs_inode **by_path;
+	size_t nb, count;
+	fuse_ino_t next_id;
+	uint64_t epoch;        /* bumped when the whole cache must be distrusted */
+	bool connected;
+	bool ever_connected;
+	bool exiting;
+	struct notifier *notifier;
+};
+
+extern struct cfs *cfs;
+
+/* inode.c */
+void inode_init(struct cfs *fs);
+struct cfs_inode *inode_get(struct cfs *fs, fuse_ino_t id);
+struct cfs_inode *inode_find_path(struct cfs *fs, const char *path, bool data_file);
+/* Finds or makes the inode of path and takes one lookup reference. */
+struct cfs_inode *inode_ref_path(struct cfs *fs, const char *path, bool data_file);
+void inode_forget(struct cfs *fs, struct cfs_inode *in, uint64_t n);
+/* Keeps an inode alive across callbacks without a kernel reference. */
+void inode_pin(struct cfs_inode *in);
+void inode_unpin(struct cfs *fs, struct cfs_inode *in);
+/* fetch_cb that only drops the inode if unused (prefetching). */
+void inode_forget_cb(struct cfs_inode *in, int err, void *arg);
+void inode_invalidate(struct cfs_inode *in, bool node, bool kids);
+bool inode_is_dir(const struct cfs_inode *in);
+void inode_fill_attr(const struct cfs *fs, const struct cfs_inode *in, struct stat *st);
+uint64_t inode_stable_ino(const struct cfs_inode *in);
+/* Child path: parent + "/" + name (malloc'd). */
+char *path_join(const char *parent, const char *name);
+void inode_set_node(struct cfs_inode *in, const struct zkc_result *res);
+void inode_set_kids(struct cfs_inode *in, const struct zkc_result *res);
+typedef void (*inode_iter_cb)(struct cfs_inode *in, void *arg);
+void inode_foreach(struct cfs *fs, inode_iter_cb cb, void *arg);
+
+/* fetch.c: get the node (data+stat) and/or children, then call back. */
+typedef void (*fetch_cb)(struct cfs_inode *in, int err, void *arg);
+void fetch_node(struct cfs *fs, struct cfs_inode *in, bool kids, fetch_cb cb, void *arg);
+int zk_to_errno(int rc);
+
+/* ops_*.c */
+extern const struct fuse_lowlevel_ops cfs_ops;
+void ops_entry_fill(struct fuse_lowlevel_ops *ops);
+void ops_dir_fill(struct fuse_lowlevel_ops *ops);
+void ops_file_fill(struct fuse_lowlevel_ops *ops);
+void ops_xattr_fill(struct fuse_lowlevel_ops *ops);
+void fill_entry(struct cfs *fs, struct cfs_inode *in, struct fuse_entry_param *e);
+
+/* notify.c */
+int notify_start(struct cfs *fs);
+void notify_stop(struct cfs *fs);
+void notify_watch_event(struct cfs *fs, int type, const char *path);
+void notify_resync(struct cfs *fs);
+
+#endif

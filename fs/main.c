@@ -1,0 +1,269 @@
+/*
+ * main.c - coordfs: mounts the coordination tree.
+ *
+ *   coordfs [-f] [-d] [-o opt,...] HOST:PORT[,HOST:PORT...] MOUNTPOINT
+ *
+ * Also usable as "mount -t fuse.coordfs SERVERS /coord" and from fstab
+ * (mount.fuse3 calls "coordfs SERVERS /coord -o opts").  The FUSE channel is
+ * polled by the libuv loop that also runs the ZooKeeper session, so the
+ * whole mount is one event loop plus the notify thread (see coordfs.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coordfs.h"
+#include "log.h"
+#include "xalloc.h"
+
+struct cfs *cfs;
+
+struct cmdline {
+	char *servers;
+	char *mountpoint;
+	int foreground;
+	int debug;
+	int help;
+	int version;
+	int uid, gid, umask;
+	double timeout;
+	int session_timeout;
+	int commit_delay;
+};
+
+#define OPT(t, p) { t, offsetof(struct cmdline, p), 1 }
+static const struct fuse_opt opts[] = {
+	OPT("uid=%d", uid),
+	OPT("gid=%d", gid),
+	OPT("umask=%o", umask),
+	OPT("cache_timeout=%lf", timeout),
+	OPT("session_timeout=%d", session_timeout),
+	OPT("commit_delay=%d", commit_delay),
+	OPT("-f", foreground),
+	OPT("-d", debug),
+	OPT("debug", debug),
+	OPT("-h", help),
+	OPT("--help", help),
+	OPT("-V", version),
+	OPT("--version", version),
+	FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct cmdline *c = data;
+	(void)out;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1; /* keep it for libfuse (-o allow_other, auto_unmount, ...) */
+	if (!c->servers) {
+		c->servers = xstrdup(arg);
+		return 0;
+	}
+	if (!c->mountpoint) {
+		c->mountpoint = realpath(arg, NULL);
+		if (!c->mountpoint) {
+			fprintf(stderr, "coordfs: bad mount point '%s': %s\n", arg, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "coordfs: unexpected argument '%s'\n", arg);
+	return -1;
+}
+
+static void usage(void)
+{
+	printf("usage: coordfs [-f] [-d] [-o opt,...] HOST:PORT[,HOST:PORT...] MOUNTPOINT\n"
+	       "\n"
+	       "coordfs options:\n"
+	       "  -o uid=N,gid=N       owner shown for every file (default: the mounting user)\n"
+	       "  -o umask=NNN         permission bits to clear (default 022)\n"
+	       "  -o cache_timeout=S   kernel attribute/entry cache, seconds (default 3600;\n"
+	       "                       remote changes invalidate it at once)\n"
+	       "  -o session_timeout=MS  ZooKeeper session timeout (default 10000)\n"
+	       "  -o commit_delay=MS   a handle kept open publishes its writes after this idle\n"
+	       "                       time (default 200); close and fsync publish at once\n"
+	       "  -f                   stay in the foreground\n"
+	       "  -d                   FUSE debug output (implies -f)\n"
+	       "\nFUSE options (-o): allow_other, auto_unmount, default_permissions (always on), ...\n");
+}
+
+static void fuse_ready(uv_poll_t *h, int status, int events)
+{
+	struct cfs *fs = h->data;
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < 64 && !fuse_session_exited(fs->se); i++) {
+		int rc = fuse_session_receive_buf(fs->se, &fs->fbuf);
+		if (rc == -EAGAIN || rc == -EINTR)
+			break;
+		if (rc <= 0) {
+			/* the kernel unmounted us (ENODEV) or the channel broke */
+			fuse_session_exit(fs->se);
+			break;
+		}
+		fuse_session_process_buf(fs->se, &fs->fbuf);
+	}
+	if (fuse_session_exited(fs->se)) {
+		uv_poll_stop(h);
+		uv_stop(fs->loop);
+	}
+}
+
+static uv_signal_t sigs[3];
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct cfs *fs = h->data;
+	log_info("coordfs", "signal %d: unmounting %s", sig, fs->mountpoint);
+	fuse_session_exit(fs->se);
+	uv_stop(fs->loop);
+}
+
+static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
+{
+	struct cfs *fs = arg;
+	(void)zk;
+	switch (state) {
+	case ZKC_CONNECTED:
+		log_info("coordfs", "connected to %s, session 0x%llx", zkc_server(zk),
+			 (unsigned long long)zkc_session_id(zk));
+		if (fs->ever_connected)
+			notify_resync(fs); /* events may have been missed while away */
+		fs->connected = fs->ever_connected = true;
+		break;
+	case ZKC_SUSPENDED:
+	case ZKC_CONNECTING:
+		if (fs->connected)
+			log_warn("coordfs", "lost the connection; serving cached state while reconnecting");
+		fs->connected = false;
+		break;
+	case ZKC_EXPIRED:
+		log_warn("coordfs", "session expired: ephemeral files are gone; starting a new session");
+		fs->connected = false;
+		break;
+	default:
+		fs->connected = false;
+		break;
+	}
+}
+
+static void on_watch(struct zkclient *zk, int type, const char *path, void *arg)
+{
+	(void)zk;
+	notify_watch_event(arg, type, path);
+}
+
+static void watch_added(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	(void)zk;
+	(void)arg;
+	if (res->rc != ZOK)
+		log_warn("coordfs", "persistent watch on /: %s; changes made elsewhere may be seen late",
+			 zk_strerror(res->rc));
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cmdline c;
+	struct fuse_lowlevel_ops ops;
+	static struct cfs fs;
+	int rc = 1;
+
+	memset(&c, 0, sizeof(c));
+	c.uid = (int)getuid();
+	c.gid = (int)getgid();
+	c.umask = 022;
+	c.timeout = 3600;
+	c.session_timeout = 10000;
+	c.commit_delay = 200;
+	log_set_ident("coordfs");
+	if (fuse_opt_parse(&args, &c, opts, opt_proc) == -1)
+		return 2;
+	if (c.version) {
+		printf("coordfs %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (c.help || !c.servers || !c.mountpoint) {
+		usage();
+		return c.help ? 0 : 2;
+	}
+	if (c.debug) {
+		c.foreground = 1;
+		fuse_opt_add_arg(&args, "-odebug");
+	}
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-ofsname=coordfs");
+	fuse_opt_add_arg(&args, "-osubtype=coordfs");
+
+	cfs = &fs;
+	fs.loop = uv_default_loop();
+	fs.servers = c.servers;
+	fs.mountpoint = c.mountpoint;
+	fs.opt.uid = (uid_t)c.uid;
+	fs.opt.gid = (gid_t)c.gid;
+	fs.opt.umask = (mode_t)c.umask;
+	fs.opt.timeout = c.timeout;
+	fs.opt.session_timeout_ms = c.session_timeout;
+	fs.opt.commit_delay_ms = c.commit_delay;
+	inode_init(&fs);
+
+	memset(&ops, 0, sizeof(ops));
+	ops_entry_fill(&ops);
+	ops_dir_fill(&ops);
+	ops_file_fill(&ops);
+	ops_xattr_fill(&ops);
+	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
+	if (!fs.se)
+		goto out_args;
+	if (fuse_session_mount(fs.se, c.mountpoint))
+		goto out_session;
+	if (fuse_daemonize(c.foreground))
+		goto out_unmount;
+	/* libuv's loop must be created after the fork of daemonizing */
+	signal(SIGPIPE, SIG_IGN);
+
+	struct zkc_options zo = { c.servers, c.session_timeout, on_state, on_watch, &fs, false };
+	if (zkc_new(&fs.zk, fs.loop, &zo) < 0) {
+		log_error("coordfs", "bad server list '%s'", c.servers);
+		goto out_unmount;
+	}
+	/* Every change anywhere invalidates our cache: one persistent recursive watch. */
+	zkc_add_watch(fs.zk, "/", ZADDWATCH_PERSISTENT_RECURSIVE, watch_added, NULL);
+	if (notify_start(&fs))
+		goto out_unmount;
+
+	int fd = fuse_session_fd(fs.se);
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	uv_poll_init(fs.loop, &fs.fuse_poll, fd);
+	fs.fuse_poll.data = &fs;
+	uv_poll_start(&fs.fuse_poll, UV_READABLE, fuse_ready);
+	int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(fs.loop, &sigs[i]);
+		sigs[i].data = &fs;
+		uv_signal_start(&sigs[i], on_signal, signums[i]);
+	}
+	log_info("coordfs", "mounted %s on %s", c.servers, c.mountpoint);
+	uv_run(fs.loop, UV_RUN_DEFAULT);
+	rc = 0;
+	fs.exiting = true;
+	notify_stop(&fs);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_args:
+	fuse_opt_free_args(&args);
+	return rc;
+}

@@ -1,0 +1,461 @@
+/*
+ * ops_file.c - file handles: open, create, read, write, flush, fsync,
+ * release, truncate.
+ *
+ * A file's content is its znode's data, replaced whole: a writer's bytes are
+ * staged in its handle and published with one setData, so every reader on
+ * every mount sees the old content or the new, never a mix (measurements in
+ * shared/notes/fuse-lab.md, Q4).  Publishing happens:
+ *  - at RELEASE (the last close of the open file description): not at
+ *    FLUSH, because bash's "> f" flushes before writing and a pipeline's
+ *    children flush one by one;
+ *  - at fsync, which waits for the server and returns its error;
+ *  - commit_delay ms after the last write while the handle stays open, so a
+ *    registration written through a long-lived descriptor becomes visible.
+ * A failed publish is reported by the next flush/fsync on the handle (close
+ * returns the error when the kernel gives us a FLUSH after it).
+ *
+ * Readers get a private copy of the content at open, so a read() sequence
+ * never mixes two versions.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "coordfs.h"
+#include "log.h"
+#include "xalloc.h"
+
+int name_check(const char *name);
+int parent_create_flags(struct cfs_inode *parent);
+
+/* jute.maxbuffer is 1 MiB - 1 on the server; keep room for the request header. */
+#define CFS_MAX_DATA (1024 * 1024 - 1024)
+
+struct fh {
+	struct cfs_inode *in;
+	bool writable;
+	bool dirty;
+	bool committing;
+	bool recommit;
+	bool released;
+	bool timer_armed;
+	int err;
+	struct buf content;
+	bool null_data;
+	uv_timer_t timer;
+	fuse_req_t fsync_req;
+};
+
+static bool read_only_path(const char *path)
+{
+	return !strncmp(path, "/zookeeper", 10) && (path[10] == 0 || path[10] == '/');
+}
+
+static const char *znode_path(const struct fh *h)
+{
+	return h->in->path; /* a ".data" file's path is its directory's */
+}
+
+static void fh_timer_closed(uv_handle_t *t)
+{
+	struct fh *h = t->data;
+	h->in->open_handles--;
+	inode_forget(cfs, h->in, 0);
+	buf_free(&h->content);
+	free(h);
+}
+
+static void fh_maybe_free(struct fh *h)
+{
+	if (!h->released || h->committing || h->fsync_req)
+		return;
+	uv_close((uv_handle_t *)&h->timer, fh_timer_closed);
+}
+
+static void commit(struct fh *h);
+
+static void commit_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct fh *h = arg;
+	(void)zk;
+	h->committing = false;
+	if (res->rc == ZOK) {
+		/* Read-your-writes on this mount: the cache takes what we published. */
+		struct cfs_inode *in = h->in;
+		free(in->data);
+		in->datalen = h->null_data ? -1 : (int32_t)h->content.len;
+		in->data = h->content.len ? xmemdup(h->content.data, h->content.len) : NULL;
+		in->st = *res->stat;
+		in->exists = true;
+		in->have_node = true;
+		in->epoch = cfs->epoch;
+		if (in->data_file) {
+			struct cfs_inode *dir = inode_find_path(cfs, in->path, false);
+			if (dir)
+				inode_invalidate(dir, true, false);
+		} else {
+			struct cfs_inode *df = inode_find_path(cfs, in->path, true);
+			if (df)
+				inode_invalidate(df, true, false);
+		}
+	} else {
+		h->err = zk_to_errno(res->rc);
+		if (res->rc == ZNONODE)
+			h->err = ESTALE;
+		inode_invalidate(h->in, true, false);
+		log_warn("coordfs", "publishing %s failed: %s", znode_path(h), zk_strerror(res->rc));
+	}
+	if (h->recommit) {
+		h->recommit = false;
+		commit(h);
+		return;
+	}
+	if (h->fsync_req && !h->dirty) {
+		fuse_reply_err(h->fsync_req, h->err);
+		h->fsync_req = NULL;
+		h->err = 0;
+	}
+	fh_maybe_free(h);
+}
+
+static void commit(struct fh *h)
+{
+	if (h->committing) {
+		h->recommit = true;
+		return;
+	}
+	if (!h->dirty)
+		return;
+	h->dirty = false;
+	h->committing = true;
+	if (zkc_set_data(cfs->zk, znode_path(h), h->content.data,
+			 h->null_data ? -1 : (int32_t)h->content.len, -1, commit_done, h) < 0) {
+		struct zkc_result res = { .rc = ZSYSTEMERROR };
+		commit_done(cfs->zk, &res, h);
+	}
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct fh *h = t->data;
+	h->timer_armed = false;
+	commit(h);
+}
+
+static struct fh *fh_new(struct cfs_inode *in, int flags)
+{
+	struct fh *h = xcalloc(1, sizeof(*h));
+	h->in = in;
+	in->open_handles++;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	uv_timer_init(cfs->loop, &h->timer);
+	h->timer.data = h;
+	if (!(flags & O_TRUNC) || !h->writable) {
+		if (in->datalen > 0)
+			buf_append(&h->content, in->data, (size_t)in->datalen);
+	} else {
+		h->dirty = true; /* the truncation itself must be published */
+	}
+	return h;
+}
+
+static void set_open_flags(struct fuse_file_info *fi, const struct fh *h)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (h->writable) {
+		/* Writes must not reach the page cache other local readers share. */
+		fi->direct_io = 1;
+	} else {
+		/* Remote changes invalidate the pages explicitly (notify.c). */
+		fi->keep_cache = 1;
+	}
+}
+
+struct open_ctx {
+	fuse_req_t req;
+	int flags;
+	bool create;
+};
+
+static void open_done(struct cfs_inode *in, int err, void *arg)
+{
+	struct open_ctx *oc = arg;
+	struct fuse_file_info fi;
+	memset(&fi, 0, sizeof(fi));
+	if (!err && (!in->exists || (in->data_file && in->datalen < 0)))
+		err = ENOENT;
+	if (!err && inode_is_dir(in))
+		err = EISDIR;
+	if (err) {
+		fuse_reply_err(oc->req, err);
+		free(oc);
+		return;
+	}
+	struct fh *h = fh_new(in, oc->flags);
+	set_open_flags(&fi, h);
+	if (oc->create) {
+		struct fuse_entry_param e;
+		in->nlookup++;
+		fill_entry(cfs, in, &e);
+		fuse_reply_create(oc->req, &e, &fi);
+	} else {
+		fuse_reply_open(oc->req, &fi);
+	}
+	free(oc);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cfs_inode *in = inode_get(cfs, ino);
+	if (!in)
+		return (void)fuse_reply_err(req, ENOENT);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && read_only_path(in->path))
+		return (void)fuse_reply_err(req, EROFS);
+	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
+	oc->req = req;
+	oc->flags = fi->flags;
+	/* Reads take the freshest copy we know; writers start from it. */
+	fetch_node(cfs, in, false, open_done, oc);
+}
+
+struct create_ctx {
+	fuse_req_t req;
+	int flags;
+	char *path;
+	struct cfs_inode *parent;
+};
+
+static void create_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct create_ctx *cc = arg;
+	(void)zk;
+	if (res->rc == ZNODEEXISTS && !(cc->flags & O_EXCL)) {
+		/* It exists after all (made elsewhere): open it as open(2) would. */
+	} else if (res->rc != ZOK) {
+		fuse_reply_err(cc->req, zk_to_errno(res->rc));
+		free(cc->path);
+		free(cc);
+		return;
+	}
+	inode_invalidate(cc->parent, true, true);
+	struct cfs_inode *in = inode_ref_path(cfs, cc->path, false);
+	in->nlookup--;
+	inode_invalidate(in, true, true);
+	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
+	oc->req = cc->req;
+	oc->flags = cc->flags;
+	oc->create = true;
+	free(cc->path);
+	free(cc);
+	fetch_node(cfs, in, false, open_done, oc);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct cfs_inode *p = inode_get(cfs, parent);
+	(void)mode;
+	if (!p)
+		return (void)fuse_reply_err(req, ENOENT);
+	if (p->data_file)
+		return (void)fuse_reply_err(req, ENOTDIR);
+	int err = name_check(name);
+	if (err)
+		return (void)fuse_reply_err(req, err);
+	struct create_ctx *cc = xcalloc(1, sizeof(*cc));
+	cc->req = req;
+	cc->flags = fi->flags;
+	cc->parent = p;
+	cc->path = path_join(p->path, name);
+	if (read_only_path(cc->path)) {
+		fuse_reply_err(req, EROFS);
+		free(cc->path);
+		free(cc);
+		return;
+	}
+	/* Empty (not null) data: a regular file from the first moment. */
+	if (zkc_create(cfs->zk, cc->path, "", 0, NULL, 0, parent_create_flags(p), 0, create_done, cc) < 0) {
+		fuse_reply_err(req, EIO);
+		free(cc->path);
+		free(cc);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	(void)ino;
+	if (off < 0 || (size_t)off >= h->content.len)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	size_t n = h->content.len - (size_t)off;
+	fuse_reply_buf(req, h->content.data + off, n < size ? n : size);
+}
+
+static void arm(struct fh *h)
+{
+	uv_timer_start(&h->timer, timer_cb, (uint64_t)cfs->opt.commit_delay_ms, 0);
+	h->timer_armed = true;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	(void)ino;
+	if (fi->flags & O_APPEND)
+		off = (off_t)h->content.len;
+	if (off < 0 || (uint64_t)off + size > CFS_MAX_DATA)
+		return (void)fuse_reply_err(req, EFBIG);
+	size_t end = (size_t)off + size;
+	if (end > h->content.len) {
+		buf_reserve(&h->content, end - h->content.len);
+		memset(h->content.data + h->content.len, 0, end - h->content.len);
+		h->content.len = end;
+	}
+	memcpy(h->content.data + off, buf, size);
+	h->dirty = true;
+	h->null_data = false;
+	arm(h);
+	fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	(void)ino;
+	int err = h->err;
+	h->err = 0;
+	fuse_reply_err(req, err);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	(void)ino;
+	(void)datasync;
+	if (h->fsync_req)
+		return (void)fuse_reply_err(req, EBUSY);
+	if (!h->dirty && !h->committing) {
+		int err = h->err;
+		h->err = 0;
+		return (void)fuse_reply_err(req, err);
+	}
+	uv_timer_stop(&h->timer);
+	h->fsync_req = req;
+	commit(h);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	(void)ino;
+	h->released = true;
+	uv_timer_stop(&h->timer);
+	if (h->dirty) {
+		/* Local readers see the new content at once; the server follows. */
+		struct cfs_inode *in = h->in;
+		free(in->data);
+		in->datalen = h->null_data ? -1 : (int32_t)h->content.len;
+		in->data = h->content.len ? xmemdup(h->content.data, h->content.len) : NULL;
+		commit(h);
+	}
+	fuse_reply_err(req, 0);
+	fh_maybe_free(h);
+}
+
+struct trunc_ctx {
+	fuse_req_t req;
+	off_t size;
+};
+
+static void trunc_set(struct zkclient *zk, const struct zkc_result *res, void *arg);
+
+static void trunc_fetched(struct cfs_inode *in, int err, void *arg)
+{
+	struct trunc_ctx *tc = arg;
+	if (!err && !in->exists)
+		err = ENOENT;
+	if (!err && inode_is_dir(in))
+		err = EISDIR;
+	if (err) {
+		fuse_reply_err(tc->req, err);
+		free(tc);
+		return;
+	}
+	size_t n = (size_t)tc->size;
+	char *d = xcalloc(n ? n : 1, 1);
+	if (in->datalen > 0)
+		memcpy(d, in->data, n < (size_t)in->datalen ? n : (size_t)in->datalen);
+	inode_pin(in);
+	if (zkc_set_data(cfs->zk, in->path, d, (int32_t)n, -1, trunc_set, tc) < 0) {
+		fuse_reply_err(tc->req, EIO);
+		free(tc);
+	}
+	inode_unpin(cfs, in);
+	free(d);
+}
+
+static void trunc_set(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct trunc_ctx *tc = arg;
+	(void)zk;
+	if (res->rc != ZOK) {
+		fuse_reply_err(tc->req, zk_to_errno(res->rc));
+	} else {
+		struct stat st;
+		memset(&st, 0, sizeof(st));
+		st.st_size = tc->size;
+		st.st_mode = S_IFREG | (0666 & ~cfs->opt.umask);
+		st.st_nlink = 1;
+		st.st_uid = cfs->opt.uid;
+		st.st_gid = cfs->opt.gid;
+		fuse_reply_attr(tc->req, &st, 0);
+	}
+	free(tc);
+}
+
+void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
+void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size)
+{
+	if (size < 0 || size > CFS_MAX_DATA)
+		return (void)fuse_reply_err(req, EFBIG);
+	if (read_only_path(in->path))
+		return (void)fuse_reply_err(req, EROFS);
+	if (fi && fi->fh) {
+		struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+		size_t n = (size_t)size;
+		if (n > h->content.len) {
+			buf_reserve(&h->content, n - h->content.len);
+			memset(h->content.data + h->content.len, 0, n - h->content.len);
+		}
+		h->content.len = n;
+		h->dirty = true;
+		h->null_data = false;
+		arm(h);
+		struct stat st;
+		inode_fill_attr(cfs, in, &st);
+		st.st_size = size;
+		return (void)fuse_reply_attr(req, &st, 0);
+	}
+	/* truncate(2) by path: read, cut, write back in one setData */
+	struct trunc_ctx *tc = xcalloc(1, sizeof(*tc));
+	tc->req = req;
+	tc->size = size;
+	fetch_node(cfs, in, false, trunc_fetched, tc);
+}
+
+void ops_file_fill(struct fuse_lowlevel_ops *ops)
+{
+	ops->open = op_open;
+	ops->create = op_create;
+	ops->read = op_read;
+	ops->write = op_write;
+	ops->flush = op_flush;
+	ops->fsync = op_fsync;
+	ops->release = op_release;
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""coordfs with the ordinary tools: cat, echo, ls, stat, mkdir, rmdir, rm,
+mv, sed -i, cp, getfattr; two mounts of one coordd plus a kazoo client that
+changes data underneath them."""
+
+import os
+import threading
+import time
+
+import coordtest as ct
+import fstest as ft
+
+t = ct.TAP()
+ft.require_fuse()
+ct.require_server()
+srv = ct.Server()
+a = ft.Mount(srv.hosts())
+b = ft.Mount(srv.hosts())
+zk = ct.kazoo_client(srv)
+A, B = a.path, b.path
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+@t.case
+def files():
+    rc, out = ft.sh("echo hello > %s" % A("/f1"))
+    t.is_eq(rc, 0, "echo > new file")
+    t.is_eq(read(A("/f1")), b"hello\n", "cat on the same mount")
+    t.ok(ct.wait_for(lambda: read(B("/f1")) == b"hello\n", 5), "cat on the other mount")
+    t.is_eq(zk.get("/f1")[0], b"hello\n", "a ZooKeeper client sees the content")
+    ft.sh("echo world > %s" % A("/f1"))
+    t.ok(ct.wait_for(lambda: read(B("/f1")) == b"world\n", 5), "overwrite seen elsewhere")
+    ft.sh("echo more >> %s" % A("/f1"))
+    t.is_eq(read(A("/f1")), b"world\nmore\n", "append")
+    t.is_eq(os.stat(A("/f1")).st_size, 11, "size is the data length")
+    zk.set("/f1", b"from zk")
+    t.ok(ct.wait_for(lambda: read(A("/f1")) == b"from zk", 5),
+         "a change by a ZooKeeper client reaches the mount (no stale cache)")
+    t.is_eq(os.stat(A("/f1")).st_size, 7, "size follows the remote change")
+    rc, out = ft.sh("printf 'a\\nb\\n' > %s && cp %s %s" % (A("/src"), A("/src"), A("/copy")))
+    t.is_eq((rc, read(A("/copy"))), (0, b"a\nb\n"), "cp")
+    rc, out = ft.sh("rm %s" % A("/copy"))
+    t.ok(rc == 0 and not os.path.exists(A("/copy")), "rm")
+    t.ok(ct.wait_for(lambda: not os.path.exists(B("/copy")), 5), "rm seen on the other mount")
+    t.is_eq(zk.exists("/copy"), None, "rm deleted the znode")
+
+
+@t.case
+def dirs():
+    rc, out = ft.sh("mkdir %s" % A("/d"))
+    t.is_eq(rc, 0, "mkdir")
+    t.ok(os.path.isdir(B("/d")), "directory seen on the other mount")
+    data, st = zk.get("/d")
+    t.ok(data in (b"", None) and st.numChildren == 0, "mkdir made a znode with no data")
+    ft.sh("echo x > %s; echo y > %s" % (A("/d/x"), A("/d/y")))
+    t.is_eq(sorted(os.listdir(B("/d"))), ["x", "y"], "ls lists the children")
+    rc, out = ft.sh("rmdir %s" % A("/d"))
+    t.ok(rc != 0 and "Directory not empty" in out, "rmdir of a non-empty dir fails", out)
+    rc, out = ft.sh("mkdir %s" % A("/d/x/sub"))
+    t.ok(rc != 0, "mkdir under a file fails", out)
+    rc, out = ft.sh("rm %s %s && rmdir %s" % (A("/d/x"), A("/d/y"), A("/d")))
+    t.is_eq(rc, 0, "rm the files, rmdir the empty dir")
+    t.is_eq(zk.exists("/d"), None, "gone from the server")
+    zk.create("/zkdir/child", b"c", makepath=True)
+    t.ok(ct.wait_for(lambda: os.path.isdir(A("/zkdir")), 5), "a node with children is a directory")
+    t.is_eq(read(A("/zkdir/child")), b"c", "its child is a file")
+    zk.set("/zkdir", b"dir data")
+    t.ok(ct.wait_for(lambda: os.path.exists(A("/zkdir/.data")), 5),
+         "a directory node's own data shows as .data")
+    t.is_eq(read(A("/zkdir/.data")), b"dir data", "... with the node's content")
+
+
+@t.case
+def locks_by_mkdir():
+    results = []
+
+    def attempt(m):
+        rc, out = ft.sh("mkdir %s" % m.path("/lock"))
+        results.append((rc, out))
+
+    ths = [threading.Thread(target=attempt, args=(m,)) for m in (a, b, a, b)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    wins = [r for r in results if r[0] == 0]
+    t.is_eq(len(wins), 1, "mkdir succeeds on exactly one of four concurrent tries")
+    t.ok(all("File exists" in r[1] for r in results if r[0] != 0),
+         "the others print File exists", results)
+
+
+@t.case
+def rename():
+    ft.sh("echo v1 > %s" % A("/conf"))
+    rc, out = ft.sh("echo v2 > %s && mv %s %s" % (A("/conf.tmp"), A("/conf.tmp"), A("/conf")))
+    t.is_eq(rc, 0, "write temp then mv over the target")
+    t.ok(ct.wait_for(lambda: read(B("/conf")) == b"v2\n", 5), "other mount sees the new content")
+    t.is_eq(zk.exists("/conf.tmp"), None, "temp name gone")
+    rc, out = ft.sh("sed -i s/v2/v3/ %s" % A("/conf"))
+    t.is_eq((rc, read(A("/conf"))), (0, b"v3\n"), "sed -i")
+    ft.sh("mkdir -p %s && echo k > %s" % (A("/full"), A("/full/k")))
+    rc, out = ft.sh("mv %s %s" % (A("/full"), A("/full2")))
+    t.ok(rc != 0 and os.path.exists(A("/full/k")), "mv of a non-empty directory fails cleanly", out)
+    ft.sh("mkdir %s" % A("/empty"))
+    rc, out = ft.sh("mv %s %s" % (A("/empty"), A("/empty2")))
+    t.ok(rc == 0 and os.path.isdir(A("/empty2")) and not os.path.exists(A("/empty")),
+         "mv of an empty directory", out)
+
+
+@t.case
+def attributes():
+    ft.sh("echo abc > %s" % A("/attr"))
+    rc, out = ft.sh("getfattr -d -m user.coord %s" % A("/attr"))
+    _, st = zk.get("/attr")
+    t.ok(rc == 0 and ("user.coord.version=\"%d\"" % st.version) in out, "getfattr shows the version", out)
+    t.ok("user.coord.czxid=\"0x%x\"" % st.czxid in out, "... and czxid", out)
+    i1, i2 = os.stat(A("/attr")).st_ino, os.stat(B("/attr")).st_ino
+    t.is_eq(i1, i2, "st_ino is the same on both mounts")
+    t.ok(os.stat(A("/attr")).st_ino != os.stat(A("/conf")).st_ino, "and differs between files")
+    rc, out = ft.sh("echo x > %s" % A("/zookeeper/x"))
+    t.ok(rc != 0 and "Read-only" in out, "/zookeeper is read-only", out)
+
+
+@t.case
+def bad_input():
+    big = A("/big")
+    rc, out = ft.sh("head -c 2000000 /dev/zero > %s" % big)
+    t.ok(rc != 0 and "too large" in out.lower(), "writing past the data limit: EFBIG", out)
+    rc, out = ft.sh("touch %s" % A("/bad\x01name"))
+    t.ok(rc != 0, "a name ZooKeeper refuses: error", out)
+    rc, out = ft.sh("ln %s %s" % (A("/attr"), A("/hard")))
+    t.ok(rc != 0, "hard links are refused", out)
+    rc, out = ft.sh("mkfifo %s" % A("/fifo"))
+    t.ok(rc != 0, "special files are refused", out)
+    rc, out = ft.sh("cat %s" % A("/attr"))
+    t.is_eq((rc, out), (0, "abc\n"), "the mount still works")
+
+
+@t.case
+def atomic_replace():
+    path = A("/atomic")
+    old, new = b"OLD" * 3000 + b"\n", b"NEW" * 5000 + b"\n"
+    with open(path, "wb") as f:
+        f.write(old)
+    seen = set()
+    stop = time.monotonic() + 2
+
+    def reader():
+        while time.monotonic() < stop:
+            try:
+                seen.add(read(B("/atomic")))
+            except OSError:
+                seen.add(b"<error>")
+
+    th = threading.Thread(target=reader)
+    th.start()
+    for i in range(20):
+        # a writer that needs two write() calls, with a pause between them
+        ft.sh("{ printf '%%s' '%s'; sleep 0.01; printf '%%s' '%s'; } > %s" %
+              (new.decode()[:7000], new.decode()[7000:].strip(), path))
+        ft.sh("printf '%%s' '%s' > %s" % (old.decode().strip(), path))
+    th.join()
+    t.ok(seen <= {old.strip(), new.strip(), old, new}, "readers saw only whole versions",
+         [s[:20] for s in seen if s not in (old, new, old.strip(), new.strip())])
+
+
+t.run()
