@@ -17,7 +17,7 @@
 #   COORDD            coordd, if not given as $1 ($top_builddir/replica/coordd)
 #   BENCH_QUICK=1     one short repetition, about 30 s in all
 #   BENCH_REPS        repetitions of the matrix per server (3; quick 1)
-#   BENCH_SECS        measured seconds per scenario (2; quick 0.5)
+#   BENCH_SECS        measured seconds per scenario (1.5; quick 0.5)
 #   BENCH_ONLY        space-separated scenario names to run (all)
 #   BENCH_SERVERS     "zk coordd" (default), "zk" or "coordd"
 #   BENCH_TMPDIR      parent of the data directories (/var/tmp)
@@ -52,7 +52,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	fsync_secs=1
 else
 	reps=${BENCH_REPS:-3}
-	secs=${BENCH_SECS:-2}
+	secs=${BENCH_SECS:-1.5}
 	warm=0.5
 	warmup_secs=3
 	fsync_secs=2

@@ -125,6 +125,14 @@ void ops_file_fill(struct fuse_lowlevel_ops *ops);
 void ops_xattr_fill(struct fuse_lowlevel_ops *ops);
 void fill_entry(struct cfs *fs, struct cfs_inode *in, struct fuse_entry_param *e);
 
+/* ops_entry.c: a file name that can be a znode name, as an errno */
+int name_check(const char *name);
+/* ops_file.c */
+void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
+/* ops_xattr.c: ZCM_EPHEMERAL inside directories marked user.coord.ephemeral */
+typedef void (*create_flags_cb)(int err, int flags, void *arg);
+void create_flags_for(struct cfs_inode *parent, create_flags_cb cb, void *arg);
+
 /* notify.c */
 int notify_start(struct cfs *fs);
 void notify_stop(struct cfs *fs);

@@ -87,6 +87,7 @@ static void node_done(struct zkclient *zk, const struct zkc_result *res, void *a
 {
 	struct cfs_inode *in = arg;
 	(void)zk;
+	inode_pin(in); /* callbacks below may drop their interest in it */
 	in->fetching_node = false;
 	if (res->rc == ZOK || res->rc == ZNONODE) {
 		inode_set_node(in, res);
@@ -95,13 +96,14 @@ static void node_done(struct zkclient *zk, const struct zkc_result *res, void *a
 		wake(in, zk_to_errno(res->rc));
 	}
 	send_fetches(cfs, in); /* an invalidation may have raced the reply */
-	inode_forget(cfs, in, 0);
+	inode_unpin(cfs, in);
 }
 
 static void kids_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
 {
 	struct cfs_inode *in = arg;
 	(void)zk;
+	inode_pin(in);
 	in->fetching_kids = false;
 	if (res->rc == ZOK || res->rc == ZNONODE) {
 		inode_set_kids(in, res);
@@ -110,7 +112,7 @@ static void kids_done(struct zkclient *zk, const struct zkc_result *res, void *a
 		wake(in, zk_to_errno(res->rc));
 	}
 	send_fetches(cfs, in);
-	inode_forget(cfs, in, 0);
+	inode_unpin(cfs, in);
 }
 
 static void send_fetches(struct cfs *fs, struct cfs_inode *in)

@@ -232,7 +232,13 @@ int main(int argc, char **argv)
 	/* libuv's loop must be created after the fork of daemonizing */
 	signal(SIGPIPE, SIG_IGN);
 
-	struct zkc_options zo = { c.servers, c.session_timeout, on_state, on_watch, &fs, false };
+	struct zkc_options zo;
+	memset(&zo, 0, sizeof(zo));
+	zo.servers = c.servers;
+	zo.timeout_ms = c.session_timeout;
+	zo.on_state = on_state;
+	zo.on_watch = on_watch;
+	zo.arg = &fs;
 	if (zkc_new(&fs.zk, fs.loop, &zo) < 0) {
 		log_error("coordfs", "bad server list '%s'", c.servers);
 		goto out_unmount;

@@ -17,8 +17,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-int name_check(const char *name);
-
 /* ---- listing ---- */
 
 struct dirh {
@@ -98,6 +96,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		memset(&st, 0, sizeof(st));
 		const char *name = i == 0 ? "." : i == 1 ? ".." : d->names[i - 2];
 		st.st_mode = i < 2 ? S_IFDIR : 0;
+		/* readdir(3) skips entries with inode 0; the real st_ino comes from lookup */
+		st.st_ino = (ino_t)(i + 1);
 		size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
 		if (need > size - used)
 			break;
@@ -179,7 +179,20 @@ static void mkdir_done(struct zkclient *zk, const struct zkc_result *res, void *
 	fs_after_create(arg, res);
 }
 
-int parent_create_flags(struct cfs_inode *parent);
+static void mkdir_flags(int err, int flags, void *arg)
+{
+	struct op_ctx *c = arg;
+	if (err) {
+		fuse_reply_err(c->req, err);
+		op_ctx_free(c);
+		return;
+	}
+	/* null data: a directory, even while it has no children */
+	if (zkc_create(cfs->zk, c->path, NULL, -1, NULL, 0, flags, 0, mkdir_done, c) < 0) {
+		fuse_reply_err(c->req, EIO);
+		op_ctx_free(c);
+	}
+}
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
@@ -195,11 +208,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	c->parent = p;
 	c->name = xstrdup(name);
 	c->path = path_join(p->path, name);
-	/* null data: a directory, even while it has no children */
-	if (zkc_create(cfs->zk, c->path, NULL, -1, NULL, 0, parent_create_flags(p), 0, mkdir_done, c) < 0) {
-		fuse_reply_err(req, EIO);
+	if (!strncmp(c->path, "/zookeeper", 10) && (c->path[10] == 0 || c->path[10] == '/')) {
+		fuse_reply_err(req, EROFS);
 		op_ctx_free(c);
+		return;
 	}
+	create_flags_for(p, mkdir_flags, c);
 }
 
 static void remove_done(struct zkclient *zk, const struct zkc_result *res, void *arg)

@@ -15,7 +15,6 @@
 #include "zkpath.h"
 
 /* A file name that can be a znode name (PathUtils rules), as an errno. */
-int name_check(const char *name);
 int name_check(const char *name)
 {
 	char buf[300];
@@ -162,8 +161,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fetch_node(cfs, in, false, getattr_done, req);
 }
 
-/* setattr: size goes to the open handle (ops_file.c); modes and times are not stored. */
-void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)

@@ -30,8 +30,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-int name_check(const char *name);
-int parent_create_flags(struct cfs_inode *parent);
 
 /* jute.maxbuffer is 1 MiB - 1 on the server; keep room for the request header. */
 #define CFS_MAX_DATA (1024 * 1024 - 1024)
@@ -47,6 +45,7 @@ struct fh {
 	int err;
 	struct buf content;
 	bool null_data;
+	bool ephemeral;   /* the node is an ephemeral of this mount's session */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
 };
@@ -61,11 +60,31 @@ static const char *znode_path(const struct fh *h)
 	return h->in->path; /* a ".data" file's path is its directory's */
 }
 
+static void ephemeral_deleted(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct cfs_inode *in = arg;
+	(void)zk;
+	(void)res;
+	inode_invalidate(in, true, true);
+	inode_unpin(cfs, in);
+}
+
 static void fh_timer_closed(uv_handle_t *t)
 {
 	struct fh *h = t->data;
-	h->in->open_handles--;
-	inode_forget(cfs, h->in, 0);
+	struct cfs_inode *in = h->in;
+	in->open_handles--;
+	/*
+	 * An ephemeral file of ours lives as long as a handle to it is open on
+	 * this mount: the last close (also the kernel's RELEASE after kill -9)
+	 * deletes it.  If the whole mount dies, the session's expiry does.
+	 */
+	if (in->open_handles == 0 && h->ephemeral) {
+		inode_pin(in);
+		if (zkc_delete(cfs->zk, in->path, -1, ephemeral_deleted, in) < 0)
+			inode_unpin(cfs, in);
+	}
+	inode_forget(cfs, in, 0);
 	buf_free(&h->content);
 	free(h);
 }
@@ -153,6 +172,8 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 	h->in = in;
 	in->open_handles++;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	h->ephemeral = !in->data_file && in->exists && in->st.ephemeral_owner &&
+		       in->st.ephemeral_owner == zkc_session_id(cfs->zk);
 	uv_timer_init(cfs->loop, &h->timer);
 	h->timer.data = h;
 	if (!(flags & O_TRUNC) || !h->writable) {
@@ -167,13 +188,17 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 static void set_open_flags(struct fuse_file_info *fi, const struct fh *h)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (h->writable) {
-		/* Writes must not reach the page cache other local readers share. */
-		fi->direct_io = 1;
-	} else {
-		/* Remote changes invalidate the pages explicitly (notify.c). */
-		fi->keep_cache = 1;
-	}
+	/*
+	 * direct_io for every handle: the kernel's page cache and i_size are
+	 * per inode, but a handle's content is a per-handle snapshot of one
+	 * version.  Through the page cache a reader could get pages an older
+	 * handle put there after an invalidation, or new content cut to a size
+	 * cached before it (both seen here, see fuse-lab.md Q1).  With direct_io
+	 * every read is answered from the handle's own snapshot and EOF is
+	 * where that snapshot ends, so a reader never mixes versions.
+	 */
+	(void)h;
+	fi->direct_io = 1;
 }
 
 struct open_ctx {
@@ -255,6 +280,27 @@ static void create_done(struct zkclient *zk, const struct zkc_result *res, void 
 	fetch_node(cfs, in, false, open_done, oc);
 }
 
+static void create_flags(int err, int flags, void *arg)
+{
+	struct create_ctx *cc = arg;
+	if (err) {
+		fuse_reply_err(cc->req, err);
+		free(cc->path);
+		free(cc);
+		return;
+	}
+	/*
+	 * Empty (not null) data: a regular file from the first moment.  In an
+	 * ephemeral directory the node is ephemeral from its creation, so there
+	 * is no moment at which a crash would leave it behind.
+	 */
+	if (zkc_create(cfs->zk, cc->path, "", 0, NULL, 0, flags, 0, create_done, cc) < 0) {
+		fuse_reply_err(cc->req, EIO);
+		free(cc->path);
+		free(cc);
+	}
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -278,12 +324,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		free(cc);
 		return;
 	}
-	/* Empty (not null) data: a regular file from the first moment. */
-	if (zkc_create(cfs->zk, cc->path, "", 0, NULL, 0, parent_create_flags(p), 0, create_done, cc) < 0) {
-		fuse_reply_err(req, EIO);
-		free(cc->path);
-		free(cc);
-	}
+	create_flags_for(p, create_flags, cc);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -419,7 +460,6 @@ static void trunc_set(struct zkclient *zk, const struct zkc_result *res, void *a
 	free(tc);
 }
 
-void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
 void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size)
 {
 	if (size < 0 || size > CFS_MAX_DATA)

@@ -17,6 +17,8 @@
 
 #define PREFIX "user.coord."
 
+static void set_ephemeral(fuse_req_t req, struct cfs_inode *in, bool on);
+
 static const char *const names[] = {
 	"czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion", "aversion",
 	"ephemeralOwner", "dataLength", "numChildren", NULL,
@@ -116,10 +118,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	(void)ino;
-	(void)value;
-	(void)size;
+	struct cfs_inode *in = inode_get(cfs, ino);
 	(void)flags;
+	if (!in)
+		return (void)fuse_reply_err(req, ENOENT);
+	if (!strcmp(name, PREFIX "ephemeral")) {
+		if (in->data_file || !inode_is_dir(in))
+			return (void)fuse_reply_err(req, ENOTDIR);
+		bool on = size > 0 && value[0] != '0';
+		return set_ephemeral(req, in, on);
+	}
 	if (!strncmp(name, PREFIX, strlen(PREFIX)))
 		return (void)fuse_reply_err(req, EPERM); /* the Stat is the server's */
 	fuse_reply_err(req, ENOTSUP);
@@ -127,15 +135,110 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)ino;
+	struct cfs_inode *in = inode_get(cfs, ino);
+	if (in && !strcmp(name, PREFIX "ephemeral"))
+		return set_ephemeral(req, in, false);
 	fuse_reply_err(req, strncmp(name, PREFIX, strlen(PREFIX)) ? ENODATA : EPERM);
 }
 
-int parent_create_flags(struct cfs_inode *parent);
-int parent_create_flags(struct cfs_inode *parent)
+/* ---- ephemeral directories ---- */
+
+/*
+ * "setfattr -n user.coord.ephemeral -v 1 DIR" marks DIR for every mount: the
+ * mark is the znode /.coordfs/ephemeral/<DIR with '/' as %2F>, so it lives in
+ * the cluster, is seen by every mount through the recursive watch, and is
+ * cached like any node.
+ */
+#define EPH_ROOT "/.coordfs/ephemeral"
+
+static char *mark_path(const char *dir)
 {
-	(void)parent;
-	return ZCM_PERSISTENT;
+	size_t n = strlen(dir);
+	char *p = xmalloc(sizeof(EPH_ROOT) + 1 + 3 * n + 1);
+	char *o = p + sprintf(p, "%s/", EPH_ROOT);
+	for (const char *s = dir; *s; s++) {
+		if (*s == '/' || *s == '%')
+			o += sprintf(o, "%%%02X", (unsigned char)*s);
+		else
+			*o++ = *s;
+	}
+	*o = 0;
+	return p;
+}
+
+struct flags_ctx {
+	create_flags_cb cb;
+	void *arg;
+};
+
+static void mark_fetched(struct cfs_inode *mark, int err, void *arg)
+{
+	struct flags_ctx *fc = arg;
+	int flags = ZCM_PERSISTENT;
+	if (!err && mark->exists)
+		flags = ZCM_EPHEMERAL;
+	inode_unpin(cfs, mark);
+	fc->cb(err, flags, fc->arg);
+	free(fc);
+}
+
+void create_flags_for(struct cfs_inode *parent, create_flags_cb cb, void *arg)
+{
+	char *p = mark_path(parent->path);
+	struct cfs_inode *mark = inode_ref_path(cfs, p, false);
+	free(p);
+	mark->nlookup--;
+	inode_pin(mark);
+	struct flags_ctx *fc = xcalloc(1, sizeof(*fc));
+	fc->cb = cb;
+	fc->arg = arg;
+	fetch_node(cfs, mark, false, mark_fetched, fc);
+}
+
+struct mark_ctx {
+	fuse_req_t req;
+	char *path;
+	int step;
+	bool on;
+};
+
+static void mark_step(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct mark_ctx *m = arg;
+	(void)zk;
+	int rc = res ? res->rc : ZOK;
+	if (m->on && m->step < 2 && (rc == ZOK || rc == ZNODEEXISTS)) {
+		/* create /.coordfs, /.coordfs/ephemeral, then the mark itself */
+		const char *p = m->step == 0 ? "/.coordfs" : EPH_ROOT;
+		m->step++;
+		zkc_create(cfs->zk, p, NULL, -1, NULL, 0, ZCM_PERSISTENT, 0, mark_step, m);
+		return;
+	}
+	if (m->on && m->step == 2 && (rc == ZOK || rc == ZNODEEXISTS)) {
+		m->step++;
+		zkc_create(cfs->zk, m->path, NULL, -1, NULL, 0, ZCM_PERSISTENT, 0, mark_step, m);
+		return;
+	}
+	if (rc == ZNODEEXISTS || (!m->on && rc == ZNONODE))
+		rc = ZOK;
+	struct cfs_inode *mark = inode_find_path(cfs, m->path, false);
+	if (mark)
+		inode_invalidate(mark, true, true);
+	fuse_reply_err(m->req, zk_to_errno(rc));
+	free(m->path);
+	free(m);
+}
+
+static void set_ephemeral(fuse_req_t req, struct cfs_inode *in, bool on)
+{
+	struct mark_ctx *m = xcalloc(1, sizeof(*m));
+	m->req = req;
+	m->path = mark_path(in->path);
+	m->on = on;
+	if (on)
+		mark_step(cfs->zk, NULL, m);
+	else if (zkc_delete(cfs->zk, m->path, -1, mark_step, m) < 0)
+		mark_step(cfs->zk, &(struct zkc_result){ .rc = ZSYSTEMERROR }, m);
 }
 
 void ops_xattr_fill(struct fuse_lowlevel_ops *ops)

@@ -9,5 +9,7 @@ noinst_LIBRARIES += %D%/libcoord.a
 	%D%/crc32c.c %D%/crc32c.h \
 	%D%/stream.c %D%/stream.h \
 	%D%/zkpath.c %D%/zkpath.h \
+	%D%/zkclient.c %D%/zkclient.h \
+	%D%/zkclient_proto.c %D%/zkclient_proto.h \
 	# end
 %C%_libcoord_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)

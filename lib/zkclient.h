@@ -23,6 +23,15 @@
  *
  * Ownership: data passed in is copied before the call returns; result
  * pointers passed to callbacks are valid only during the callback.
+ *
+ * Return values: the request functions return 0 (the callback will run) or
+ * a negative errno and no callback: -EINVAL for a bad argument (path not
+ * absolute/valid, bad flags, NULL data with len > 0, ...), -EMSGSIZE for
+ * data over 64 MiB, -ESHUTDOWN after zkc_close().  No callback ever runs
+ * inside a zkc_* call: in the EXPIRED and AUTH_FAILED states requests are
+ * accepted and fail from the loop with ZSESSIONEXPIRED / ZAUTHFAILED.
+ * EXPIRED and AUTH_FAILED are final: the application makes a new client.
+ * Data: a NULL pointer with len -1 is null data, len 0 is empty data.
  */
 #ifndef COORD_ZKCLIENT_H
 #define COORD_ZKCLIENT_H
@@ -56,6 +65,12 @@ struct zkc_options {
 	zkc_watch_cb on_watch;
 	void *arg;
 	bool read_only;       /* send the readOnly flag */
+	/*
+	 * Try the servers in the order listed.  By default the client starts
+	 * at a random entry (ZooKeeper shuffles the list) so many clients
+	 * given the same list spread over the ensemble.
+	 */
+	bool in_order;
 };
 
 /* Creates the client and starts connecting.  Returns 0 or -errno. */
@@ -67,6 +82,8 @@ int zkc_new(struct zkclient **out, uv_loop_t *loop, const struct zkc_options *op
  */
 void zkc_close(struct zkclient *zk, void (*done)(void *arg), void *arg);
 enum zkc_state zkc_state(const struct zkclient *zk);
+/* "CONNECTING", "CONNECTED", ... for logs and coordctl. */
+const char *zkc_state_name(enum zkc_state state);
 int64_t zkc_session_id(const struct zkclient *zk);
 int32_t zkc_session_timeout(const struct zkclient *zk);
 int64_t zkc_last_zxid(const struct zkclient *zk);
@@ -126,11 +143,18 @@ struct zkc_multi;
 struct zkc_multi *zkc_multi_new(void);
 void zkc_multi_create(struct zkc_multi *m, const char *path, const void *data, int32_t len,
 		      const struct zkc_acl *acl, int nacl, int flags);
+/* The same with a ttl, for the TTL modes (createTTL inside the multi). */
+void zkc_multi_create_ttl(struct zkc_multi *m, const char *path, const void *data, int32_t len,
+			  const struct zkc_acl *acl, int nacl, int flags, int64_t ttl);
 void zkc_multi_delete(struct zkc_multi *m, const char *path, int32_t version);
 void zkc_multi_set_data(struct zkc_multi *m, const char *path, const void *data, int32_t len,
 			int32_t version);
 void zkc_multi_check(struct zkc_multi *m, const char *path, int32_t version);
-/* Sends and frees m. */
+/*
+ * Sends and frees m (also on error).  A bad argument given to any of the
+ * builders above makes this return -EINVAL.  res->rc is ZOK or the first
+ * failing op's error; res->results has one entry per op.
+ */
 int zkc_multi_submit(struct zkclient *zk, struct zkc_multi *m, zkc_cb cb, void *arg);
 void zkc_multi_free(struct zkc_multi *m);
 

@@ -230,10 +230,22 @@ static enum verdict decide(enum fi_op op, bool can_tear, int *err)
 	return v;
 }
 
+/* The symbolic name of err (strerror() is not for threadpool threads). */
+static const char *err_name(int err, char *buf, size_t size)
+{
+	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
+		if (errnos[i].err == err)
+			return errnos[i].name;
+	snprintf(buf, size, "errno %d", err);
+	return buf;
+}
+
 /* Log, then fail with err (log_msg keeps errno, but set it last anyway). */
 static int inject(enum fi_op op, int fd, int err)
 {
-	log_warn(TAG, "injecting %s into %s(fd %d)", strerror(err), op_names[op], fd);
+	char buf[24];
+	log_warn(TAG, "injecting %s into %s(fd %d)", err_name(err, buf, sizeof(buf)),
+		 op_names[op], fd);
 	errno = err;
 	return -1;
 }

@@ -40,3 +40,10 @@ TESTS += $(replica_tests)
 %C%_test_datatree_SOURCES = %D%/test_datatree.c
 %C%_test_datatree_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) -I$(top_srcdir)/replica
 %C%_test_datatree_LDADD = replica/libreplica.a replica/libstorage.a lib/libcoord.a $(LIBUV_LIBS) $(OPENSSL_LIBS)
+
+# The async ZooKeeper client against real coordd processes (SKIPs without coordd).
+check_PROGRAMS += %D%/test_zkclient
+TESTS += %D%/test_zkclient
+%C%_test_zkclient_SOURCES = %D%/test_zkclient.c
+%C%_test_zkclient_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+%C%_test_zkclient_LDADD = lib/libcoord.a $(LIBUV_LIBS)

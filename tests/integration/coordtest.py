@@ -205,6 +205,20 @@ for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_s, _on_signal)
 
 
+def _excepthook(typ, value, tb):
+    # an exception outside a test case (e.g. the server did not start):
+    # make the TAP consumer report it instead of a bare traceback
+    print("Bail out! %s: %s" % (typ.__name__, str(value).splitlines()[0]
+                                if str(value) else ""), flush=True)
+    for line in "".join(traceback.format_exception(typ, value, tb)) \
+            .splitlines():
+        print("# " + line, flush=True)
+    cleanup()
+
+
+sys.excepthook = _excepthook
+
+
 def server_kind():
     k = os.environ.get("COORD_SERVER", "") or "coordd"
     if k not in ("coordd", "zookeeper"):
@@ -238,9 +252,8 @@ def require_server():
                 not shutil.which("java"):
             skip_all("Apache ZooKeeper (Debian zookeeper package) not "
                      "installed")
-    try:
-        import kazoo                                          # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("kazoo") is None:
         skip_all("python3-kazoo not installed")
 
 
@@ -943,7 +956,7 @@ class Raw:
 # kazoo helpers
 # --------------------------------------------------------------------------
 
-def kazoo_client(server, timeout=None, **kw):
+def kazoo_client(server, timeout=None, hosts_twice=True, **kw):
     """A started KazooClient connected to server.
 
     timeout defaults to the server's maximum session timeout (20*tickTime):
@@ -972,8 +985,11 @@ def kazoo_client(server, timeout=None, **kw):
     # NullPointerException in its close path, "this.zkDb is null"), so after
     # a server restart one kazoo attempt can hang; with the full timeout the
     # session it wants to resume would expire meanwhile.
-    c = KazooClient(hosts=",".join([server.hosts] * 2), timeout=timeout,
-                    **kw)
+    # (hosts_twice=False: kazoo then waits its retry delay before
+    # reconnecting after a drop instead of trying the "next" host at once.)
+    c = KazooClient(hosts=",".join([server.hosts] * (2 if hosts_twice
+                                                     else 1)),
+                    timeout=timeout, **kw)
     c.start(timeout=15)
     _cleanups.append(lambda: _stop_quietly(c))
     return c

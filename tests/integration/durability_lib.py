@@ -30,8 +30,9 @@ import coordtest as ct                                        # noqa: E402
 
 class DurableServer(ct.Server):
     """coordtest.Server plus: datadir= (any directory, kept as is), env=
-    (extra environment for the server process), new_port(), alive(),
-    log_text().  Restarts reuse the data directory."""
+    (extra environment for the server process), new_port(), crash() (kill
+    and reap, no waiting), start_nowait(), alive(), log_text().  Restarts
+    reuse the data directory."""
 
     def __init__(self, datadir=None, env=None, cfg=None, **kw):
         super().__init__(cfg=cfg, **kw)
@@ -72,22 +73,26 @@ class DurableServer(ct.Server):
         self.cfgkeys["clientPort"] = str(self.port)
         self._write_cfg()
 
+    def _spawn(self, how=""):
+        assert self.proc is None
+        env = dict(os.environ)
+        # Faults only where a test asks for them (faultinject.h).
+        env.update(COORD_FAULT_INJECT="", COORD_FAULT_FILE="")
+        env.update(self.env)
+        self.starts += 1
+        with open(self.log, "ab") as logf:
+            logf.write(("=== start %d on port %d%s ===\n" %
+                        (self.starts, self.port, how)).encode())
+            logf.flush()
+            self.log_offset = logf.tell()
+            self.proc = subprocess.Popen(self._cmd(), stdout=logf,
+                                         stderr=logf, cwd=self.dir, env=env,
+                                         stdin=subprocess.DEVNULL)
+
     def start(self, timeout=30):
         """Start and wait for a ZooKeeper handshake; raises RuntimeError with
         the log tail if the server exits or does not become ready."""
-        assert self.proc is None
-        env = dict(os.environ)
-        env.update(self.env)
-        logf = open(self.log, "ab")
-        logf.write(("=== start %d on port %d ===\n" % (self.starts + 1,
-                                                       self.port)).encode())
-        logf.flush()
-        self.log_offset = logf.tell()
-        self.proc = subprocess.Popen(self._cmd(), stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir,
-                                     env=env)
-        logf.close()
-        self.starts += 1
+        self._spawn()
         # Stop polling as soon as the process exits: a refusal to start is
         # reported at once, with its log, instead of after the timeout.
         ct.wait_for(lambda: self.proc.poll() is not None or
@@ -101,19 +106,7 @@ class DurableServer(ct.Server):
     def start_nowait(self):
         """Start without waiting for a handshake (e.g. a server that cannot
         create sessions on a full disk).  Waits until it listens or exits."""
-        assert self.proc is None
-        env = dict(os.environ)
-        env.update(self.env)
-        logf = open(self.log, "ab")
-        logf.write(("=== start %d on port %d (nowait) ===\n" %
-                    (self.starts + 1, self.port)).encode())
-        logf.flush()
-        self.log_offset = logf.tell()
-        self.proc = subprocess.Popen(self._cmd(), stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir,
-                                     env=env)
-        logf.close()
-        self.starts += 1
+        self._spawn(" (nowait)")
         ct.wait_for(lambda: self.proc.poll() is not None or
                     ct.port_open(self.port), 30)
         return self
@@ -123,12 +116,6 @@ class DurableServer(ct.Server):
 
     def exit_status(self):
         return None if self.proc is None else self.proc.poll()
-
-    def kill9(self):
-        """SIGKILL right now (no waiting for anything first), then reap."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.stop(signal.SIGKILL)
 
     def crash(self, sig=signal.SIGKILL):
         """Send sig and reap the process, without waiting for its port to

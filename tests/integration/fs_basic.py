@@ -13,9 +13,9 @@ import fstest as ft
 t = ct.TAP()
 ft.require_fuse()
 ct.require_server()
-srv = ct.Server()
-a = ft.Mount(srv.hosts())
-b = ft.Mount(srv.hosts())
+srv = ct.Server().start()
+a = ft.Mount(srv.hosts)
+b = ft.Mount(srv.hosts)
 zk = ct.kazoo_client(srv)
 A, B = a.path, b.path
 

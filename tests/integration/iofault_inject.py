@@ -14,7 +14,8 @@ failing rollback, transient and lasting) the same cycle runs:
   restart           -> every acknowledged write is there with its data,
                        none of the failed ones is (SIGTERM or SIGKILL)
 
-plus: a log roll whose new file cannot be synced, and concurrent pipelined
+plus: a torn record left behind by a failed rollback and a SIGKILL (cut at
+replay), a log roll whose new file cannot be synced, and concurrent pipelined
 writers while a fault window opens and closes (every reply is an ack or
 ZSYSTEMERROR; after a restart exactly the acked ones exist).
 """
@@ -35,7 +36,8 @@ ct.require_server()
 if ct.server_kind() != "coordd":
     ct.skip_all("fault injection is a coordd feature")
 try:
-    from kazoo.exceptions import SystemZookeeperError        # noqa: E402
+    from kazoo.exceptions import (SystemZookeeperError,      # noqa: E402
+                                  ConnectionLoss)
 except ImportError:
     ct.skip_all("python3-kazoo not installed")
 
@@ -76,6 +78,10 @@ def write(zk, tag):
     return "ok"
 
 
+def show(r):
+    return r if isinstance(r, str) else type(r).__name__
+
+
 def writes_work_again(zk, tag, timeout=5.0):
     """Poll with a deadline: does a write succeed again?"""
     return ct.wait_for(lambda: write(zk, tag) == "ok", timeout, 0.05)
@@ -107,11 +113,22 @@ def armed_warning():
     ok = [ln for ln in srv.log_text().splitlines() if "faultinject" in ln]
     t.ok(any(" W faultinject:" in ln for ln in ok),
          "the warning is a W (warning) level line")
+    plain = dl.DurableServer()
+    plain.start()
+    zk = ct.kazoo_client(plain)
+    zk.create("/plain", b"x")
+    ct._stop_quietly(zk)
+    plain.stop()
+    t.ok("faultinject" not in plain.log_text(),
+         "without COORD_FAULT_* nothing is armed (no faultinject line)")
 
 
-def fault_cycle(name, rule, nwrites=4, expect_fail=None, sig=signal.SIGTERM):
+def fault_cycle(name, rule, nwrites=4, expect_fail=None, sig=signal.SIGTERM,
+                unknown_ok=False):
     """The cycle described at the top.  expect_fail: how many of the
-    nwrites writes should fail (None: all)."""
+    nwrites writes should fail (None: all).  unknown_ok: a failed write may
+    also end in ConnectionLoss (outcome unknown: the server could not undo
+    it and says so by dropping the connection, as a crashed server would)."""
     zk = ct.kazoo_client(srv)
     before = set(failed)
     res = [write(zk, "pre") for _ in range(3)]
@@ -119,11 +136,17 @@ def fault_cycle(name, rule, nwrites=4, expect_fail=None, sig=signal.SIGTERM):
     FF.set(rule)
     res = [write(zk, "f") for _ in range(nwrites)]
     want = nwrites if expect_fail is None else expect_fail
-    t.is_eq(sum(r == "syserr" for r in res), want,
-            "%s: %d of %d writes answered ZSYSTEMERROR (%s)" %
-            (name, want, nwrites, ", ".join(str(r) for r in res)))
-    t.ok(all(r in ("ok", "syserr") for r in res),
-         "%s: no write got anything but an ack or ZSYSTEMERROR" % name)
+    bad = ("syserr", ConnectionLoss) if unknown_ok else ("syserr",)
+    t.is_eq(sum(r == "syserr" or (unknown_ok and isinstance(r, bad[-1]))
+                for r in res), want,
+            "%s: %d of %d writes answered ZSYSTEMERROR%s (%s)" %
+            (name, want, nwrites, " or ConnectionLoss" if unknown_ok else "",
+             ", ".join(show(r) for r in res)))
+    t.ok(all(r in ("ok", "syserr") or (unknown_ok and
+                                       isinstance(r, ConnectionLoss))
+             for r in res),
+         "%s: no write got anything but an ack or ZSYSTEMERROR%s" %
+         (name, " (or ConnectionLoss)" if unknown_ok else ""))
     invisible = [p for p in failed - before if zk.exists(p) is not None]
     t.ok(not invisible, "%s: failed writes are not visible" % name,
          "visible: %r" % invisible)
@@ -180,9 +203,36 @@ def write_eio_after():
 @t.case
 def rollback_fails():
     # fdatasync fails AND the rollback cannot cut the record (ftruncate
-    # fails): the record may still be in the file.  A client told
-    # ZSYSTEMERROR must not find its write applied after a restart.
-    fault_cycle("fdatasync+ftruncate EIO", "fdatasync:EIO;ftruncate:EIO")
+    # fails): the record may still be in the file, and a restart would
+    # replay it.  A client told ZSYSTEMERROR must not find its write applied
+    # after a restart; ConnectionLoss (outcome unknown) is an honest answer.
+    fault_cycle("fdatasync+ftruncate EIO", "fdatasync:EIO;ftruncate:EIO",
+                unknown_ok=True)
+
+
+@t.case
+def torn_tail_after_kill():
+    """Half a record reaches the file, the rollback cannot cut it, and the
+    server is killed: the restart must cut the torn record and must not
+    apply it."""
+    zk = ct.kazoo_client(srv)
+    before = set(failed)
+    t.is_eq(write(zk, "pre"), "ok", "torn tail: faults off, a write works")
+    FF.set("write:EIO:partial;ftruncate:EIO")
+    r = write(zk, "torn")
+    t.ok(r == "syserr" or isinstance(r, ConnectionLoss),
+         "torn tail: the torn write is not acknowledged (%s)" % show(r))
+    ct._stop_quietly(zk)
+    srv.stop(signal.SIGKILL)
+    FF.clear()
+    srv.start()
+    t.ok("cutting the torn tail" in srv.log_text(since_start=True),
+         "torn tail: replay found and cut the torn record")
+    zk = ct.kazoo_client(srv)
+    verify_after_restart(zk, "torn tail: after SIGKILL restart",
+                         failed - before)
+    t.is_eq(write(zk, "post"), "ok", "torn tail: writes work after restart")
+    ct._stop_quietly(zk)
 
 
 @t.case

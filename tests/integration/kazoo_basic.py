@@ -271,7 +271,7 @@ def sequential():
 def ephemerals():
     ev = threading.Event()
     seen = []
-    path = zk2.create("/eph1", b"e", ephemeral=True)
+    zk2.create("/eph1", b"e", ephemeral=True)
     st = zk.exists("/eph1", watch=lambda e: (seen.append(e), ev.set()))
     t.is_eq(st.ephemeralOwner, zk2.client_id[0],
             "ephemeralOwner == creating session id")

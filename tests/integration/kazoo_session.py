@@ -116,18 +116,24 @@ def reattach_and_move():
         t.ok(True, "older connection closed when the session moves")
     t.is_eq(c.exists("/s-eph")[0], 0, "new connection serves the session")
     # wrong password: the connect is answered with timeout 0 / session 0
-    # (= expired) and closed.  Surprising ZooKeeper behaviour: the server
-    # first closes the session's CURRENT connection too (it does that before
-    # checking the password), but the session itself stays valid.
+    # (= expired) and closed.  ZooKeeper also closes the session's CURRENT
+    # connection (before checking the password); the session stays valid.
+    # coordd deliberately does not copy that: whoever knows a session id
+    # must not be able to disconnect its owner.
     expect_expired("wrong password -> expired (timeout 0)", session_id=sid,
                    passwd=b"x" * 16)
     try:
         c.exists("/")
-        t.ok(False, "ZooKeeper closes the live connection on a bad-password "
-             "reattach")
+        alive = True
     except (ct.ConnectionClosed, OSError):
-        t.ok(True, "ZooKeeper closes the live connection on a bad-password "
-             "reattach")
+        alive = False
+    if ct.server_kind() == "zookeeper":
+        t.ok(not alive, "ZooKeeper closes the live connection on a "
+             "bad-password reattach")
+    else:
+        t.ok(alive, "coordd keeps the owner's connection on a bad-password "
+             "reattach by someone else")
+        c.drop()  # just the socket: the session must stay for the next check
     d = Raw(srv.port, session_id=sid, passwd=pw)
     t.is_eq(d.exists("/s-eph")[0], 0, "session still valid after a "
             "bad-password attempt")
@@ -182,7 +188,12 @@ def natural_expiry():
 
 @t.case
 def kazoo_session_expiry():
-    kz = ct.kazoo_client(srv, timeout=2.0)
+    # one host entry and a 1 s retry delay: kazoo does not win its session
+    # back before our closeSession arrives
+    kz = ct.kazoo_client(srv, timeout=2.0, hosts_twice=False,
+                         connection_retry=dict(max_tries=-1, delay=1.0,
+                                               backoff=1, max_jitter=0,
+                                               max_delay=1.0))
     states = []
     kz.add_listener(lambda s: states.append(s))
     kz.create("/kx", b"", ephemeral=True)
@@ -318,7 +329,9 @@ def ttl_nodes():
     r.create("/ttlkid/k", b"")
     t.ok(wait_for(lambda: r.exists("/ttl")[0] == ERR["NONODE"], 10),
          "TTL node deleted after the TTL passes")
-    t.is_eq(r.exists(p)[0], ERR["NONODE"], "sequential TTL node too")
+    # reaped by the same or the next reaper round (created a moment later)
+    t.ok(wait_for(lambda: r.exists(p)[0] == ERR["NONODE"], 10),
+         "sequential TTL node too")
     t.is_eq(r.exists("/ttlkid")[0], 0, "a TTL node with children is kept")
     r.delete("/ttlkid/k")
     t.ok(wait_for(lambda: r.exists("/ttlkid")[0] == ERR["NONODE"], 10),

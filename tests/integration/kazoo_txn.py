@@ -12,7 +12,6 @@ import coordtest as ct                                        # noqa: E402
 from coordtest import Raw, ERR, OP                            # noqa: E402
 
 ct.require_server()
-from kazoo import exceptions as kx                            # noqa: E402
 from kazoo.protocol.states import ZnodeStat                   # noqa: E402
 
 t = ct.TAP()

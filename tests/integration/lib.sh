@@ -37,12 +37,13 @@
 : "${top_builddir:=$top_srcdir}"
 export top_srcdir top_builddir
 COORD_SERVER=${COORD_SERVER:-coordd}
+# shellcheck disable=SC2034  # used by the test scripts
 COORDTEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 COORDTEST_PY=/usr/bin/python3
 ZK_CLASSPATH=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar
 # zkCli without log noise
 ZK_CLI_CLASSPATH=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-nop.jar
-JAVA_FAST_OPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
+JAVA_FAST_OPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 
 # ---------------------------------------------------------------- TAP ----
 tap_n=0
@@ -184,6 +185,7 @@ server_cfg_unset() {
 server_prop() { local k=${1%%=*}; SERVER_PROPS[$k]=${1#*=}; }
 
 # server_init [TICK_MS] -- fresh temp data dir and free port, default config
+# shellcheck disable=SC2120
 server_init() {
     local tick=${1:-250}
     [ -n "$COORDTEST_TMP" ] || COORDTEST_TMP=$(mktemp -d /tmp/coordtest.XXXXXX)
@@ -224,11 +226,11 @@ _server_write_cfg() {
 server_ready() {
     local fd hex
     { exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"; } 2>/dev/null || return 1
-    printf '\x00\x00\x00\x2d\x00\x00\x00\x00''\x00\x00\x00\x00\x00\x00\x00\x00''\x00\x00\x75\x30''\x00\x00\x00\x00\x00\x00\x00\x00''\x00\x00\x00\x10''\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00''\x00' >&"$fd" 2>/dev/null
+    printf '\x00\x00\x00\x2d\x00\x00\x00\x00''\x00\x00\x00\x00\x00\x00\x00\x00''\x00\x00\x75\x30''\x00\x00\x00\x00\x00\x00\x00\x00''\x00\x00\x00\x10''\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00''\x00' 1>&"$fd" 2>/dev/null
     hex=$(timeout 1 head -c 41 <&"$fd" | od -An -v -tx1 | tr -d ' \n')
     if [ "${#hex}" -eq 82 ] && [ "${hex:16:8}" != 00000000 ]; then
         # closeSession: xid 1, type -11; wait for its reply (20 bytes)
-        printf '\x00\x00\x00\x08\x00\x00\x00\x01\xff\xff\xff\xf5' >&"$fd" 2>/dev/null
+        printf '\x00\x00\x00\x08\x00\x00\x00\x01\xff\xff\xff\xf5' 1>&"$fd" 2>/dev/null
         timeout 2 head -c 20 <&"$fd" >/dev/null
         exec {fd}>&-
         return 0
@@ -269,8 +271,8 @@ server_stop() {
     local sig=${1:-TERM}
     if server_alive; then
         kill -"$sig" "$SERVER_PID" 2>/dev/null
-        local i
-        for i in $(seq 200); do server_alive || break; sleep 0.05; done
+        local _
+        for _ in $(seq 200); do server_alive || break; sleep 0.05; done
         server_alive && kill -9 "$SERVER_PID" 2>/dev/null
         wait "$SERVER_PID" 2>/dev/null
     fi

@@ -11,3 +11,13 @@ EXTRA_DIST += %D%/lib.sh %D%/coordtest.py \
 # end
 TESTS += %D%/zkc_conformance.sh %D%/badinput.py
 EXTRA_DIST += %D%/zkc_conformance.sh %D%/badinput.py %D%/rawzk.py
+# Durability: SIGKILL under load, kills during snapshots, injected I/O errors
+# (COORD_FAULT_FILE, replica/faultinject.h) and a real full disk (tmpfs;
+# SKIPs without root).
+TESTS += %D%/crash_kill9.py %D%/crash_snapshot.py %D%/iofault_inject.py \
+	%D%/iofault_enospc.py
+EXTRA_DIST += %D%/durability_lib.py %D%/crash_kill9.py \
+	%D%/crash_snapshot.py %D%/iofault_inject.py %D%/iofault_enospc.py
+# coordfs: real FUSE mounts driven by the ordinary tools (SKIP without root or /dev/fuse).
+TESTS += %D%/fs_basic.py
+EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py

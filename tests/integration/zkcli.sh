@@ -14,8 +14,9 @@
 # (zookeeper.jar) and libslf4j-java (slf4j-nop.jar).
 . "$(dirname "$0")/lib.sh"
 require_server
-[ -r /usr/share/java/zookeeper.jar ] && command -v java >/dev/null ||
+if ! [ -r /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
     skip_all "java / zookeeper.jar (the CLI) not installed"
+fi
 server_init
 server_start
 
@@ -38,7 +39,7 @@ run_batch() {
         case $line in
         "Node does not exist: /__mark"*)
             n=${line#Node does not exist: /__mark}
-            BLOCK[$n]=${cur%$'\n'}; cur= ;;
+            BLOCK[n]=${cur%$'\n'}; cur= ;;
         WatchedEvent*) EVENTS+="$line"$'\n' ;;
         WATCHER::|"") ;;
         *) [ "$n" -ge -1 ] && cur+="$line"$'\n' ;;
