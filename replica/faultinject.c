@@ -7,8 +7,8 @@
  *      code here runs on the I/O path.
  *  (2) Rule state (counters) is only touched under `lock`: txnlog calls the
  *      ops from threadpool threads and from the loop thread.
- *  (3) A call that is not failed is passed to the real system call with its
- *      arguments unchanged, and errno is whatever that call left.
+ *  (3) A call that is neither failed nor torn goes to the real system
+ *      call with its arguments unchanged, and errno is what that left.
  */
 #include "config.h"
 

@@ -172,10 +172,22 @@ static void on_durable(void *arg, uint64_t durable, int status)
 	srv->stats.log_errors++;
 	log_err(status, "txnlog", "could not persist transactions after 0x%llx; failing %zu requests",
 		(unsigned long long)srv->durable_zxid, srv->npending);
+	/*
+	 * If the failed records could not be cut off the disk, a restart would
+	 * replay them: their outcome is unknown, so the clients must not hear
+	 * ZSYSTEMERROR (which says "not done"); close them instead, as a
+	 * crashed server would.
+	 */
+	bool unknown = txnlog_is_broken(srv->log) && txnlog_reset_broken(srv->log) < 0;
 	struct pending *p;
 	while ((p = srv->phead) != NULL) {
 		srv->phead = p->next;
 		srv->npending--;
+		if (unknown && p->conn && p->conn->state != CONN_CLOSING && p->has_txn) {
+			conn_close(p->conn, "transaction log broken: outcome unknown");
+			pending_free(srv, p);
+			continue;
+		}
 		if (p->type == ZOP_CLOSESESSION && !p->conn) {
 			/* an expiry that did not happen: let the tracker try again */
 			struct session *s = session_find(&srv->sessions, txn_client_id(&p->txn));
@@ -199,6 +211,12 @@ static void on_durable(void *arg, uint64_t durable, int status)
 static int append(struct server *srv, struct pending *p)
 {
 	int rc = txnlog_append(srv->log, (uint64_t)p->zxid, p->txn.data, p->txn.len);
+	if (rc == -EIO && txnlog_is_broken(srv->log) && !srv->npending &&
+	    txnlog_reset_broken(srv->log) == 0) {
+		/* the disk takes writes again: the failed records are cut off */
+		log_info("txnlog", "log repaired; accepting writes again");
+		rc = txnlog_append(srv->log, (uint64_t)p->zxid, p->txn.data, p->txn.len);
+	}
 	if (rc < 0) {
 		if (!srv->log_broken)
 			log_err(rc, "txnlog", "append zxid 0x%llx", (unsigned long long)p->zxid);

@@ -300,7 +300,8 @@ static void sigchld_cb(uv_signal_t *h, int sig)
 	if (!ok) {
 		log_error("storage", "snapshot at zxid 0x%llx failed (child status %d); will retry",
 			  (unsigned long long)srv->snap_zxid, status);
-		srv->txns_since_snap = srv->snap_threshold; /* try again on the next commit */
+		/* retry after another quarter of snapCount, not on every commit (full disks) */
+		srv->txns_since_snap = srv->snap_threshold * 3 / 4;
 		return;
 	}
 	log_info("storage", "snapshot at zxid 0x%llx written", (unsigned long long)srv->snap_zxid);
@@ -332,6 +333,13 @@ int storage_take_snapshot(struct server *srv)
 	}
 	if (pid == 0) {
 		signal(SIGCHLD, SIG_DFL);
+		/*
+		 * Drop every inherited descriptor: the listener, client sockets and
+		 * the log directory's lock must die with the parent, or a restart
+		 * after a crash during a snapshot finds them still held.  Closing
+		 * our copy does not release the parent's flock while it lives.
+		 */
+		close_range(3, ~0U, 0);
 		rc = write_snapshot(srv, sdir);
 		if (rc)
 			log_err(rc, "storage", "writing snapshot in %s", sdir);

@@ -282,6 +282,15 @@ static int prealloc(const struct txnlog *log, int fd, off_t end, off_t *alloc_en
 		if ((off_t)n > target - pos)
 			n = (size_t)(target - pos);
 		int rc = write_all(log, fd, zeros, n);
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			/*
+			 * A nearly full disk must not refuse records that fit: give
+			 * up preallocating for now (zeros already written still read
+			 * as end of log) and let the next batch try again.
+			 */
+			*alloc_end = pos;
+			return 0;
+		}
 		if (rc)
 			return rc;
 		pos += (off_t)n;
