@@ -55,6 +55,16 @@ struct cfs_inode {
 	struct cfs_waiter *waiters;
 	int open_handles;
 	int pins;              /* in-flight operations holding the inode */
+	/*
+	 * A file created on this mount exists only here until its first
+	 * publish creates the znode with its content (ops_file.c), so no reader
+	 * anywhere sees it empty.
+	 */
+	bool pending_create;
+	bool create_inflight;
+	int create_flags;
+	uint32_t create_gen, cancelled_gen;
+	struct cfs_inode *pend_next;
 	uint64_t epoch;        /* cache generation this entry was filled in */
 };
 
@@ -85,6 +95,7 @@ struct cfs {
 	bool ever_connected;
 	bool exiting;
 	struct notifier *notifier;
+	struct cfs_inode *pending; /* inodes with pending_create */
 };
 
 extern struct cfs *cfs;
@@ -128,6 +139,7 @@ void fill_entry(struct cfs *fs, struct cfs_inode *in, struct fuse_entry_param *e
 /* ops_entry.c: a file name that can be a znode name, as an errno */
 int name_check(const char *name);
 /* ops_file.c */
+void pending_drop(struct cfs *fs, struct cfs_inode *in);
 void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
 /* ops_xattr.c: ZCM_EPHEMERAL inside directories marked user.coord.ephemeral */
 typedef void (*create_flags_cb)(int err, int flags, void *arg);
@@ -138,5 +150,11 @@ int notify_start(struct cfs *fs);
 void notify_stop(struct cfs *fs);
 void notify_watch_event(struct cfs *fs, int type, const char *path);
 void notify_resync(struct cfs *fs);
+/* Records a change this mount makes, so its watch event is not replayed. */
+void notify_own_change(struct cfs *fs, int type, const char *path);
+/* inotify replay (notify.c): what the notify thread is doing through the mount. */
+enum { RP_NONE, RP_CREATE_FILE, RP_CREATE_DIR, RP_MODIFY, RP_DELETE, RP_DELETE_DIR };
+/* True if req comes from the replaying thread; kind and path say what it replays. */
+bool notify_replaying(fuse_req_t req, int *kind, char *path, size_t n);
 
 #endif

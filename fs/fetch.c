@@ -89,7 +89,11 @@ static void node_done(struct zkclient *zk, const struct zkc_result *res, void *a
 	(void)zk;
 	inode_pin(in); /* callbacks below may drop their interest in it */
 	in->fetching_node = false;
-	if (res->rc == ZOK || res->rc == ZNONODE) {
+	if (res->rc == ZNONODE && in->pending_create) {
+		in->have_node = true; /* ours, not created on the server yet */
+		in->epoch = cfs->epoch;
+		wake(in, 0);
+	} else if (res->rc == ZOK || res->rc == ZNONODE) {
 		inode_set_node(in, res);
 		wake(in, 0);
 	} else {

@@ -86,7 +86,8 @@ static void free_kids(struct cfs_inode *in)
 
 static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 {
-	if (in->nlookup || in->waiters || in->open_handles || in->pins || in->nodeid == FUSE_ROOT_ID ||
+	if (in->nlookup || in->waiters || in->open_handles || in->pins || in->pending_create ||
+	    in->nodeid == FUSE_ROOT_ID ||
 	    in->fetching_node || in->fetching_kids)
 		return;
 	struct cfs_inode **pp = &fs->by_id[in->nodeid & (fs->nb - 1)];

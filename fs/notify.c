@@ -10,25 +10,52 @@
  * Invariant: a notification for a path is queued after the cache entry was
  * invalidated, so when the kernel comes back for fresh data the mount
  * fetches it instead of serving the old copy.
+ *
+ * inotify: the kernel makes no inotify event for an invalidation (measured,
+ * fuse-lab.md Q1), so a change made elsewhere is also REPLAYED: the notify
+ * thread, which is not the thread serving FUSE, performs the change through
+ * the mount with ordinary syscalls (open O_CREAT, mkdir, open+write, unlink,
+ * rmdir).  The kernel then emits the native events (IN_CREATE, IN_MODIFY,
+ * IN_CLOSE_WRITE, IN_DELETE) to every watcher.  The FUSE handlers recognise
+ * the replay by the caller's thread id (notify_replaying) and answer from
+ * the cache without touching the server.  Changes this mount made itself are
+ * not replayed (their events are matched against notify_own_change), and
+ * nothing is replayed where no watcher can be: below a directory the kernel
+ * has never looked up.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "coordfs.h"
 #include "log.h"
 #include "xalloc.h"
 
-enum nact { NA_INVAL_INODE, NA_INVAL_ENTRY, NA_DELETE, NA_STOP };
+enum nact { NA_INVAL_INODE, NA_INVAL_ENTRY, NA_DELETE, NA_REPLAY, NA_STOP };
 
 struct nitem {
 	struct nitem *next;
 	enum nact act;
 	fuse_ino_t ino, child;
-	char name[];
+	int kind;       /* NA_REPLAY: RP_* */
+	bool ready;     /* NA_REPLAY waits for the node's type to be known */
+	bool skip;
+	char name[];    /* NA_REPLAY: the znode path */
+};
+
+struct own_change {
+	struct own_change *next;
+	int type;
+	uint64_t when;
+	char path[];
 };
 
 struct notifier {
@@ -37,9 +64,15 @@ struct notifier {
 	pthread_cond_t cv;
 	struct nitem *head, *tail;
 	struct fuse_session *se;
+	const char *mountpoint;
+	pid_t tid;              /* the notify thread's id, as FUSE reports callers */
+	int replay_kind;        /* what the thread is replaying now, under mu */
+	char replay_path[4096];
+	struct own_change *own; /* loop thread only */
 };
 
-static void push(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child, const char *name)
+static struct nitem *push_item(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child,
+			       const char *name, int kind, bool ready)
 {
 	struct notifier *n = fs->notifier;
 	size_t len = name ? strlen(name) : 0;
@@ -48,6 +81,9 @@ static void push(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child
 	it->act = act;
 	it->ino = ino;
 	it->child = child;
+	it->kind = kind;
+	it->ready = ready;
+	it->skip = false;
 	memcpy(it->name, name ? name : "", len + 1);
 	pthread_mutex_lock(&n->mu);
 	if (n->tail)
@@ -57,14 +93,159 @@ static void push(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child
 	n->tail = it;
 	pthread_cond_signal(&n->cv);
 	pthread_mutex_unlock(&n->mu);
+	return it;
+}
+
+static void push(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child, const char *name)
+{
+	push_item(fs, act, ino, child, name, RP_NONE, true);
+}
+
+static void set_ready(struct cfs *fs, struct nitem *it, int kind, bool skip)
+{
+	struct notifier *n = fs->notifier;
+	pthread_mutex_lock(&n->mu);
+	it->kind = kind;
+	it->skip = skip;
+	it->ready = true;
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+bool notify_replaying(fuse_req_t req, int *kind, char *path, size_t n)
+{
+	struct notifier *nt = cfs->notifier;
+	if (!nt || fuse_req_ctx(req)->pid != nt->tid)
+		return false;
+	pthread_mutex_lock(&nt->mu);
+	*kind = nt->replay_kind;
+	snprintf(path, n, "%s", nt->replay_path);
+	pthread_mutex_unlock(&nt->mu);
+	return *kind != RP_NONE;
+}
+
+void notify_own_change(struct cfs *fs, int type, const char *path)
+{
+	struct notifier *n = fs->notifier;
+	if (!n)
+		return;
+	size_t len = strlen(path);
+	struct own_change *o = xmalloc(sizeof(*o) + len + 1);
+	o->type = type;
+	o->when = uv_now(fs->loop);
+	memcpy(o->path, path, len + 1);
+	o->next = n->own;
+	n->own = o;
+}
+
+/* Was this event caused by this mount?  Consumes the matching record. */
+static bool own(struct cfs *fs, int type, const char *path)
+{
+	struct notifier *n = fs->notifier;
+	uint64_t now = uv_now(fs->loop);
+	bool found = false;
+	struct own_change **pp = &n->own, *match = NULL, **match_pp = NULL;
+	while (*pp) {
+		struct own_change *o = *pp;
+		if (now - o->when > 30000) { /* a failed op never sends its event */
+			*pp = o->next;
+			free(o);
+			continue;
+		}
+		if (o->type == type && !strcmp(o->path, path)) {
+			match = o; /* the oldest matching record is the last one in the list */
+			match_pp = pp;
+		}
+		pp = &o->next;
+	}
+	if (match) {
+		*match_pp = match->next;
+		free(match);
+		found = true;
+	}
+	return found;
+}
+
+struct create_replay {
+	struct nitem *it;
+};
+
+static void replay_typed(struct cfs_inode *in, int err, void *arg)
+{
+	struct create_replay *cr = arg;
+	bool ok = !err && in->exists;
+	set_ready(cfs, cr->it, ok && inode_is_dir(in) ? RP_CREATE_DIR : RP_CREATE_FILE, !ok);
+	inode_unpin(cfs, in);
+	free(cr);
+}
+
+static bool internal_path(const char *path)
+{
+	return !strncmp(path, "/.coordfs", 9) && (path[9] == 0 || path[9] == '/');
+}
+
+static bool zookeeper_path(const char *path)
+{
+	return !strncmp(path, "/zookeeper", 10) && (path[10] == 0 || path[10] == '/');
+}
+
+static void replay(struct notifier *n, struct nitem *it)
+{
+	char full[8192];
+	const char *path = it->name;
+	snprintf(full, sizeof(full), "%s%s", n->mountpoint, path);
+	pthread_mutex_lock(&n->mu);
+	n->replay_kind = it->kind;
+	snprintf(n->replay_path, sizeof(n->replay_path), "%s", path);
+	pthread_mutex_unlock(&n->mu);
+	int fd;
+	switch (it->kind) {
+	case RP_CREATE_FILE:
+		/* drop a dentry the kernel may hold, so the create really happens */
+		fuse_lowlevel_notify_inval_entry(n->se, it->ino, strrchr(path, '/') + 1,
+						 strlen(strrchr(path, '/') + 1));
+		fd = open(full, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+		break;
+	case RP_CREATE_DIR:
+		fuse_lowlevel_notify_inval_entry(n->se, it->ino, strrchr(path, '/') + 1,
+						 strlen(strrchr(path, '/') + 1));
+		if (mkdir(full, 0755) < 0)
+			log_debug("notify", "replay mkdir %s: %s", path, strerror(errno));
+		break;
+	case RP_MODIFY:
+		fd = open(full, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			/* one byte, so the kernel reports IN_MODIFY; the handler ignores it */
+			if (write(fd, "", 1) < 0)
+				log_debug("notify", "replay write %s: %s", path, strerror(errno));
+			close(fd);
+		}
+		break;
+	case RP_DELETE:
+		if (unlink(full) < 0 && (errno == EISDIR || errno == EPERM))
+			rmdir(full);
+		break;
+	case RP_DELETE_DIR:
+		if (rmdir(full) < 0 && errno == ENOTDIR)
+			unlink(full);
+		break;
+	}
+	pthread_mutex_lock(&n->mu);
+	n->replay_kind = RP_NONE;
+	n->replay_path[0] = 0;
+	pthread_mutex_unlock(&n->mu);
 }
 
 static void *notify_main(void *arg)
 {
 	struct notifier *n = arg;
+	n->tid = (pid_t)syscall(SYS_gettid);
 	for (;;) {
 		pthread_mutex_lock(&n->mu);
-		while (!n->head)
+		/* a replay waits at the head until its node's type is known */
+		while (!n->head || (n->head->act == NA_REPLAY && !n->head->ready))
 			pthread_cond_wait(&n->cv, &n->mu);
 		struct nitem *it = n->head;
 		n->head = it->next;
@@ -85,6 +266,10 @@ static void *notify_main(void *arg)
 				rc = fuse_lowlevel_notify_inval_entry(n->se, it->ino, it->name,
 								      strlen(it->name));
 			break;
+		case NA_REPLAY:
+			if (!it->skip)
+				replay(n, it);
+			break;
 		case NA_STOP:
 			free(it);
 			return NULL;
@@ -103,6 +288,8 @@ int notify_start(struct cfs *fs)
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	n->se = fs->se;
+	n->mountpoint = fs->mountpoint;
+	n->tid = -1;
 	fs->notifier = n;
 	if (pthread_create(&n->thread, NULL, notify_main, n)) {
 		log_error("notify", "cannot start the notification thread");
@@ -139,11 +326,51 @@ static void parent_of(const char *path, char *out, size_t n)
 	out[len] = 0;
 }
 
+/* Queue the inotify replay of a remote change, if anyone can be watching. */
+static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_inode *in,
+			 struct cfs_inode *df, struct cfs_inode *parent)
+{
+	if (!strcmp(path, "/") || internal_path(path) || zookeeper_path(path))
+		return;
+	bool watched_parent = parent && (parent->nlookup > 0 || parent->nodeid == FUSE_ROOT_ID);
+	bool watched_self = (in && in->nlookup > 0) || (df && df->nlookup > 0);
+	if (!watched_parent && !watched_self)
+		return;
+	if (type == ZEV_CREATED) {
+		struct create_replay *cr = xcalloc(1, sizeof(*cr));
+		cr->it = push_item(fs, NA_REPLAY, parent ? parent->nodeid : FUSE_ROOT_ID, 0, path,
+				   RP_NONE, false);
+		struct cfs_inode *node = in ? in : inode_ref_path(fs, path, false);
+		if (!in)
+			node->nlookup--;
+		inode_pin(node);
+		fetch_node(fs, node, false, replay_typed, cr);
+	} else if (type == ZEV_DELETED) {
+		bool dir = in && in->have_node && inode_is_dir(in);
+		push_item(fs, NA_REPLAY, 0, 0, path, dir ? RP_DELETE_DIR : RP_DELETE, true);
+	} else if (type == ZEV_CHANGED) {
+		if (in && in->have_node && inode_is_dir(in)) {
+			/* a directory node's data is its ".data" file */
+			char *p = path_join(path, CFS_DATA_NAME);
+			push_item(fs, NA_REPLAY, 0, 0, p, RP_MODIFY, true);
+			free(p);
+		} else {
+			push_item(fs, NA_REPLAY, 0, 0, path, RP_MODIFY, true);
+		}
+	}
+}
+
 void notify_watch_event(struct cfs *fs, int type, const char *path)
 {
 	struct cfs_inode *in = inode_find_path(fs, path, false);
 	struct cfs_inode *df = inode_find_path(fs, path, true);
 	bool membership = type == ZEV_CREATED || type == ZEV_DELETED;
+
+	if (!own(fs, type, path)) {
+		char pp[4096];
+		parent_of(path, pp, sizeof(pp));
+		queue_replay(fs, type, path, in, df, inode_find_path(fs, pp, false));
+	}
 
 	if (in) {
 		inode_invalidate(in, true, membership);

@@ -43,6 +43,20 @@ static void list_done(struct cfs_inode *in, int err, void *arg)
 		if (!strcmp(in->kids[i], CFS_DATA_NAME))
 			has_data_name = true;
 	}
+	/* Files created here but not published yet are ours to show. */
+	for (struct cfs_inode *pc = cfs->pending; pc; pc = pc->pend_next) {
+		const char *slash = strrchr(pc->path, '/');
+		size_t plen = slash == pc->path ? 1 : (size_t)(slash - pc->path);
+		if (strlen(in->path) != plen || strncmp(pc->path, in->path, plen))
+			continue;
+		bool listed = false;
+		for (int32_t i = 0; i < in->nkids && !listed; i++)
+			listed = !strcmp(in->kids[i], slash + 1);
+		if (!listed) {
+			d->names = xrealloc(d->names, (size_t)(d->n + 2) * sizeof(char *));
+			d->names[d->n++] = xstrdup(slash + 1);
+		}
+	}
 	/* A directory node's own data shows as ".data" unless a child has the name. */
 	if (in->datalen >= 0 && in->nodeid != FUSE_ROOT_ID && !has_data_name)
 		d->names[d->n++] = xstrdup(CFS_DATA_NAME);
@@ -188,6 +202,7 @@ static void mkdir_flags(int err, int flags, void *arg)
 		return;
 	}
 	/* null data: a directory, even while it has no children */
+	notify_own_change(cfs, ZEV_CREATED, c->path);
 	if (zkc_create(cfs->zk, c->path, NULL, -1, NULL, 0, flags, 0, mkdir_done, c) < 0) {
 		fuse_reply_err(c->req, EIO);
 		op_ctx_free(c);
@@ -197,9 +212,22 @@ static void mkdir_flags(int err, int flags, void *arg)
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct cfs_inode *p = inode_get(cfs, parent);
+	int kind;
+	char rpath[4096];
 	(void)mode;
 	if (!p)
 		return (void)fuse_reply_err(req, ENOENT);
+	if (notify_replaying(req, &kind, rpath, sizeof(rpath))) {
+		/* the notify thread replays a remote mkdir: it exists already */
+		struct op_ctx *c = xcalloc(1, sizeof(*c));
+		c->req = req;
+		c->parent = p;
+		c->path = path_join(p->path, name);
+		struct cfs_inode *in = inode_ref_path(cfs, c->path, false);
+		in->nlookup--;
+		fetch_node(cfs, in, false, reply_new_entry, c);
+		return;
+	}
 	int err = name_check(name);
 	if (err)
 		return (void)fuse_reply_err(req, err);
@@ -249,6 +277,7 @@ static void remove_checked(struct cfs_inode *in, int err, void *arg)
 		op_ctx_free(c);
 		return;
 	}
+	notify_own_change(cfs, ZEV_DELETED, c->path);
 	if (zkc_delete(cfs->zk, c->path, -1, remove_done, c) < 0) {
 		fuse_reply_err(c->req, EIO);
 		op_ctx_free(c);
@@ -270,8 +299,20 @@ static void remove_data(struct zkclient *zk, const struct zkc_result *res, void 
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct cfs_inode *p = inode_get(cfs, parent);
+	int kind;
+	char rpath[4096];
 	if (!p)
 		return (void)fuse_reply_err(req, ENOENT);
+	if (notify_replaying(req, &kind, rpath, sizeof(rpath))) {
+		/* replay of a remote delete: the node is gone already */
+		char *path = path_join(p->path, name);
+		struct cfs_inode *in = inode_find_path(cfs, path, false);
+		if (in)
+			inode_invalidate(in, true, true);
+		inode_invalidate(p, true, true);
+		free(path);
+		return (void)fuse_reply_err(req, 0);
+	}
 	struct op_ctx *c = xcalloc(1, sizeof(*c));
 	c->req = req;
 	c->parent = p;
@@ -279,8 +320,19 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	c->path = path_join(p->path, name);
 	c->flags = dir;
 	struct cfs_inode *in = inode_find_path(cfs, c->path, false);
+	if (in && in->pending_create) {
+		/* never published: forget it here, and its handles will not publish */
+		in->cancelled_gen = in->create_gen;
+		pending_drop(cfs, in);
+		in->exists = false;
+		inode_invalidate(p, true, true);
+		fuse_reply_err(req, 0);
+		op_ctx_free(c);
+		return;
+	}
 	if (!dir && !strcmp(name, CFS_DATA_NAME) && (!in || (in->have_node && !in->exists))) {
 		/* rm DIR/.data: the directory node keeps its children, loses its data */
+		notify_own_change(cfs, ZEV_CHANGED, p->path);
 		if (zkc_set_data(cfs->zk, p->path, NULL, -1, -1, remove_data, c) < 0) {
 			fuse_reply_err(req, EIO);
 			op_ctx_free(c);
@@ -356,6 +408,8 @@ static void rename_go(struct rename_ctx *r)
 
 	if (!err && !src->exists)
 		err = ENOENT;
+	if (!err && src->pending_create)
+		err = EBUSY; /* still being written: its content is not published yet */
 	if (!err && dst->exists && (c->flags & RENAME_NOREPLACE))
 		err = EEXIST;
 	if (!err && (c->flags & RENAME_EXCHANGE))
@@ -390,8 +444,12 @@ static void rename_go(struct rename_ctx *r)
 		return;
 	}
 	struct zkc_multi *m = zkc_multi_new();
-	if (dst->exists)
+	if (dst->exists) {
+		notify_own_change(cfs, ZEV_DELETED, c->path2);
 		zkc_multi_delete(m, c->path2, dst->st.version);
+	}
+	notify_own_change(cfs, ZEV_CREATED, c->path2);
+	notify_own_change(cfs, ZEV_DELETED, c->path);
 	zkc_multi_create(m, c->path2, src->data, src->datalen, r->acl, r->nacl, flags);
 	zkc_multi_delete(m, c->path, src->st.version);
 	if (zkc_multi_submit(cfs->zk, m, rename_committed, r) < 0) {

@@ -111,6 +111,34 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err = name_check(name);
 	if (err)
 		return (void)fuse_reply_err(req, err == EINVAL ? ENOENT : err);
+	int kind;
+	char rpath[4096];
+	if (notify_replaying(req, &kind, rpath, sizeof(rpath))) {
+		char *path = path_join(p->path, name);
+		bool match = !strcmp(path, rpath);
+		if (match && (kind == RP_CREATE_FILE || kind == RP_CREATE_DIR)) {
+			/* let the replayed create reach us, so the kernel reports IN_CREATE */
+			free(path);
+			return (void)fuse_reply_err(req, ENOENT);
+		}
+		if (match && (kind == RP_DELETE || kind == RP_DELETE_DIR)) {
+			/* the node is gone on the server; the replayed unlink needs its name */
+			struct cfs_inode *in = inode_ref_path(cfs, path, false);
+			free(path);
+			if (!in->have_node) {
+				in->have_node = true;
+				in->exists = true;
+				in->datalen = kind == RP_DELETE_DIR ? -1 : 0;
+				memset(&in->st, 0, sizeof(in->st));
+				in->epoch = cfs->epoch - 1; /* never trusted for real requests */
+			}
+			struct fuse_entry_param e;
+			fill_entry(cfs, in, &e);
+			e.attr_timeout = e.entry_timeout = 0;
+			return (void)fuse_reply_entry(req, &e);
+		}
+		free(path);
+	}
 	struct lookup_ctx *lc = xcalloc(1, sizeof(*lc));
 	lc->req = req;
 	lc->parent = p;

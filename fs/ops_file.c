@@ -46,6 +46,8 @@ struct fh {
 	struct buf content;
 	bool null_data;
 	bool ephemeral;   /* the node is an ephemeral of this mount's session */
+	bool replay;      /* opened by the notify thread's replay: writes are ignored */
+	uint32_t create_gen; /* opened while the file was pending_create */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
 };
@@ -81,6 +83,7 @@ static void fh_timer_closed(uv_handle_t *t)
 	 */
 	if (in->open_handles == 0 && h->ephemeral) {
 		inode_pin(in);
+		notify_own_change(cfs, ZEV_DELETED, in->path);
 		if (zkc_delete(cfs->zk, in->path, -1, ephemeral_deleted, in) < 0)
 			inode_unpin(cfs, in);
 	}
@@ -97,6 +100,32 @@ static void fh_maybe_free(struct fh *h)
 }
 
 static void commit(struct fh *h);
+
+void pending_drop(struct cfs *fs, struct cfs_inode *in)
+{
+	if (!in->pending_create)
+		return;
+	in->pending_create = false;
+	in->create_inflight = false;
+	struct cfs_inode **pp = &fs->pending;
+	while (*pp && *pp != in)
+		pp = &(*pp)->pend_next;
+	if (*pp)
+		*pp = in->pend_next;
+	in->pend_next = NULL;
+}
+
+static void pending_add(struct cfs *fs, struct cfs_inode *in, int flags)
+{
+	in->pending_create = true;
+	in->create_inflight = false;
+	in->create_flags = flags;
+	in->create_gen++;
+	in->pend_next = fs->pending;
+	fs->pending = in;
+}
+
+static void created(struct zkclient *zk, const struct zkc_result *res, void *arg);
 
 static void commit_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
 {
@@ -151,12 +180,76 @@ static void commit(struct fh *h)
 	if (!h->dirty)
 		return;
 	h->dirty = false;
+	struct cfs_inode *in = h->in;
+	if (h->create_gen && h->create_gen == in->cancelled_gen)
+		return; /* unlinked before it was ever published */
 	h->committing = true;
+	if (in->pending_create && !in->create_inflight) {
+		/*
+		 * First publish of a file made here: create the znode with its
+		 * content in one step.  A setData sent after this create is
+		 * answered after it (FIFO per session), so other handles may go on.
+		 */
+		in->create_inflight = true;
+		notify_own_change(cfs, ZEV_CREATED, in->path);
+		if (zkc_create(cfs->zk, in->path, h->content.len ? h->content.data : "",
+			       (int32_t)h->content.len, NULL, 0, in->create_flags & ~O_EXCL, 0,
+			       created, h) < 0) {
+			struct zkc_result res = { .rc = ZSYSTEMERROR };
+			created(cfs->zk, &res, h);
+		}
+		return;
+	}
+	notify_own_change(cfs, ZEV_CHANGED, znode_path(h));
 	if (zkc_set_data(cfs->zk, znode_path(h), h->content.data,
 			 h->null_data ? -1 : (int32_t)h->content.len, -1, commit_done, h) < 0) {
 		struct zkc_result res = { .rc = ZSYSTEMERROR };
 		commit_done(cfs->zk, &res, h);
 	}
+}
+
+static void created(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct fh *h = arg;
+	struct cfs_inode *in = h->in;
+	if (res->rc == ZNODEEXISTS && !(in->create_flags & O_EXCL)) {
+		/* someone else made it meanwhile: publish over it, as open(O_CREAT) would */
+		pending_drop(cfs, in);
+		h->committing = false;
+		h->dirty = true;
+		commit(h);
+		return;
+	}
+	pending_drop(cfs, in);
+	char pp[4096];
+	snprintf(pp, sizeof(pp), "%s", in->path);
+	char *slash = strrchr(pp, '/');
+	if (slash == pp)
+		slash++;
+	*slash = 0;
+	struct cfs_inode *parent = inode_find_path(cfs, pp, false);
+	if (parent)
+		inode_invalidate(parent, true, true);
+	if (res->rc != ZOK) {
+		in->exists = false;
+		in->have_node = false;
+		commit_done(zk, res, h); /* records the error for flush/fsync */
+		return;
+	}
+	/* the cache refetches the Stat; the content is what we sent */
+	inode_invalidate(in, true, false);
+	h->committing = false;
+	if (h->recommit) {
+		h->recommit = false;
+		commit(h);
+		return;
+	}
+	if (h->fsync_req && !h->dirty) {
+		fuse_reply_err(h->fsync_req, h->err);
+		h->fsync_req = NULL;
+		h->err = 0;
+	}
+	fh_maybe_free(h);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -172,8 +265,11 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 	h->in = in;
 	in->open_handles++;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY;
-	h->ephemeral = !in->data_file && in->exists && in->st.ephemeral_owner &&
-		       in->st.ephemeral_owner == zkc_session_id(cfs->zk);
+	h->ephemeral = !in->data_file && in->exists &&
+		       ((in->pending_create && (in->create_flags & ZCM_EPHEMERAL)) ||
+			(in->st.ephemeral_owner && in->st.ephemeral_owner == zkc_session_id(cfs->zk)));
+	if (in->pending_create)
+		h->create_gen = in->create_gen;
 	uv_timer_init(cfs->loop, &h->timer);
 	h->timer.data = h;
 	if (!(flags & O_TRUNC) || !h->writable) {
@@ -205,6 +301,7 @@ struct open_ctx {
 	fuse_req_t req;
 	int flags;
 	bool create;
+	bool replay;
 };
 
 static void open_done(struct cfs_inode *in, int err, void *arg)
@@ -221,7 +318,10 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 		free(oc);
 		return;
 	}
-	struct fh *h = fh_new(in, oc->flags);
+	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags);
+	h->replay = oc->replay;
+	if (h->replay)
+		h->ephemeral = false; /* a replay's close must not end our ephemeral */
 	set_open_flags(&fi, h);
 	if (oc->create) {
 		struct fuse_entry_param e;
@@ -241,9 +341,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, ENOENT);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && read_only_path(in->path))
 		return (void)fuse_reply_err(req, EROFS);
+	if (in->data_file && !in->have_node)
+		inode_invalidate(in, true, false);
 	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
+	int kind;
+	char rpath[4096];
 	oc->req = req;
 	oc->flags = fi->flags;
+	oc->replay = notify_replaying(req, &kind, rpath, sizeof(rpath));
 	/* Reads take the freshest copy we know; writers start from it. */
 	fetch_node(cfs, in, false, open_done, oc);
 }
@@ -251,33 +356,53 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 struct create_ctx {
 	fuse_req_t req;
 	int flags;
+	int create_flags;
 	char *path;
 	struct cfs_inode *parent;
 };
 
-static void create_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
+static void create_checked(struct cfs_inode *in, int err, void *arg)
 {
 	struct create_ctx *cc = arg;
-	(void)zk;
-	if (res->rc == ZNODEEXISTS && !(cc->flags & O_EXCL)) {
-		/* It exists after all (made elsewhere): open it as open(2) would. */
-	} else if (res->rc != ZOK) {
-		fuse_reply_err(cc->req, zk_to_errno(res->rc));
-		free(cc->path);
-		free(cc);
-		return;
+	struct open_ctx *oc;
+
+	if (err) {
+		fuse_reply_err(cc->req, err);
+		goto out;
 	}
-	inode_invalidate(cc->parent, true, true);
-	struct cfs_inode *in = inode_ref_path(cfs, cc->path, false);
-	in->nlookup--;
-	inode_invalidate(in, true, true);
-	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
+	if (in->exists && (cc->flags & O_EXCL)) {
+		fuse_reply_err(cc->req, EEXIST);
+		goto out;
+	}
+	oc = xcalloc(1, sizeof(*oc));
 	oc->req = cc->req;
 	oc->flags = cc->flags;
 	oc->create = true;
+	if (!in->exists) {
+		/*
+		 * A new file stays on this mount until its first publish creates
+		 * the znode with its content (commit), so nobody sees it empty.
+		 * In an ephemeral directory it is created ephemeral, so there is no
+		 * moment at which a crash would leave it behind.
+		 */
+		free(in->data);
+		in->data = NULL;
+		in->datalen = 0;
+		memset(&in->st, 0, sizeof(in->st));
+		in->st.ctime = in->st.mtime = (int64_t)uv_now(cfs->loop);
+		in->exists = true;
+		in->have_node = true;
+		in->epoch = cfs->epoch;
+		pending_add(cfs, in, cc->create_flags | (cc->flags & O_EXCL));
+		inode_invalidate(cc->parent, false, true);
+		oc->flags |= O_TRUNC; /* publish even if nothing is written (touch) */
+	}
+	/* It may exist (made elsewhere, or pending here): open it as open(2) would. */
+	open_done(in, 0, oc);
+out:
+	inode_unpin(cfs, in);
 	free(cc->path);
 	free(cc);
-	fetch_node(cfs, in, false, open_done, oc);
 }
 
 static void create_flags(int err, int flags, void *arg)
@@ -289,16 +414,13 @@ static void create_flags(int err, int flags, void *arg)
 		free(cc);
 		return;
 	}
-	/*
-	 * Empty (not null) data: a regular file from the first moment.  In an
-	 * ephemeral directory the node is ephemeral from its creation, so there
-	 * is no moment at which a crash would leave it behind.
-	 */
-	if (zkc_create(cfs->zk, cc->path, "", 0, NULL, 0, flags, 0, create_done, cc) < 0) {
-		fuse_reply_err(cc->req, EIO);
-		free(cc->path);
-		free(cc);
-	}
+	cc->create_flags = flags;
+	struct cfs_inode *in = inode_ref_path(cfs, cc->path, false);
+	in->nlookup--;
+	inode_pin(in);
+	if (!in->pending_create)
+		inode_invalidate(in, true, false); /* decide on the server's current answer */
+	fetch_node(cfs, in, false, create_checked, cc);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -313,6 +435,22 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int err = name_check(name);
 	if (err)
 		return (void)fuse_reply_err(req, err);
+	int kind;
+	char rpath[4096];
+	if (notify_replaying(req, &kind, rpath, sizeof(rpath))) {
+		/* replay of a remote create: answer with the node that exists */
+		char *path = path_join(p->path, name);
+		struct cfs_inode *in = inode_ref_path(cfs, path, false);
+		free(path);
+		in->nlookup--;
+		struct open_ctx *oc = xcalloc(1, sizeof(*oc));
+		oc->req = req;
+		oc->flags = fi->flags;
+		oc->create = true;
+		oc->replay = true;
+		fetch_node(cfs, in, false, open_done, oc);
+		return;
+	}
 	struct create_ctx *cc = xcalloc(1, sizeof(*cc));
 	cc->req = req;
 	cc->flags = fi->flags;
@@ -348,6 +486,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
+	if (h->replay)
+		return (void)fuse_reply_write(req, size); /* a replay's marker byte */
 	if (fi->flags & O_APPEND)
 		off = (off_t)h->content.len;
 	if (off < 0 || (uint64_t)off + size > CFS_MAX_DATA)
@@ -433,6 +573,7 @@ static void trunc_fetched(struct cfs_inode *in, int err, void *arg)
 	if (in->datalen > 0)
 		memcpy(d, in->data, n < (size_t)in->datalen ? n : (size_t)in->datalen);
 	inode_pin(in);
+	notify_own_change(cfs, ZEV_CHANGED, in->path);
 	if (zkc_set_data(cfs->zk, in->path, d, (int32_t)n, -1, trunc_set, tc) < 0) {
 		fuse_reply_err(tc->req, EIO);
 		free(tc);

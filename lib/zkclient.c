@@ -294,11 +294,28 @@ static void req_put(struct zkclient *zk, struct zkc_req *r)
 	zk->nfree++;
 }
 
-static void req_path(struct zkc_req *r, const char *path, bool record)
+/* ---- the interface for the request functions (zkclient_proto.h) ---- */
+
+struct zkc_req *zkc_req_start(struct zkclient *zk, int32_t op, int32_t xid, zkc_cb cb, void *arg)
 {
-	if (record)
+	return zk->closing ? NULL : req_get(zk, op, xid, cb, arg);
+}
+
+struct buf *zkc_req_frame(struct zkc_req *r)
+{
+	return &r->frame;
+}
+
+void zkc_req_path(struct zkc_req *r, const char *path, bool watch)
+{
+	if (watch)
 		r->path_off = (uint32_t)r->frame.len;
 	jute_put_string(&r->frame, path);
+}
+
+void zkc_req_set_aux(struct zkc_req *r, int32_t aux)
+{
+	r->nops = aux;
 }
 
 static void complete(struct zkclient *zk, struct zkc_req *r, const struct zkc_result *res)
@@ -597,7 +614,7 @@ static void send_set_watches(struct zkclient *zk)
 }
 
 /* Hands r to the connection, or queues it (invariant 3). */
-static int submit(struct zkclient *zk, struct zkc_req *r)
+int zkc_req_submit(struct zkclient *zk, struct zkc_req *r)
 {
 	jute_frame_end(&r->frame, 0);
 	if (zk->closing) {
@@ -1193,10 +1210,8 @@ static void finish_close(struct zkclient *zk)
 
 void zkc_close(struct zkclient *zk, void (*done)(void *arg), void *arg)
 {
-	if (!zk)
-		return;
-	assert(!zk->closing);
-	if (zk->closing)
+	/* A second call (say, from a ZCLOSING callback) changes nothing. */
+	if (!zk || zk->closing)
 		return;
 	zk->closing = true;
 	zk->done = done;
@@ -1375,181 +1390,4 @@ int64_t zkc_last_zxid(const struct zkclient *zk)
 const char *zkc_server(const struct zkclient *zk)
 {
 	return zk->conn && zk->conn->phase == CP_ACTIVE ? server_name(zk) : NULL;
-}
-
-/* ---- requests ---- */
-
-int zkc_create(struct zkclient *zk, const char *path, const void *data, int32_t len,
-	       const struct zkc_acl *acl, int nacl, int flags, int64_t ttl, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_create(path, flags, ttl);
-	if (!rc)
-		rc = zkc_proto_check_data(data, len);
-	if (!rc)
-		rc = zkc_proto_check_acl(acl, nacl);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	int32_t op = zkc_proto_create_op(flags);
-	struct zkc_req *r = req_get(zk, op, 0, cb, arg);
-	req_path(r, path, false);
-	zkc_proto_put_data(&r->frame, data, len);
-	zkc_proto_put_acl(&r->frame, acl, nacl);
-	jute_put_int(&r->frame, flags);
-	if (op == ZOP_CREATETTL)
-		jute_put_long(&r->frame, ttl);
-	return submit(zk, r);
-}
-
-int zkc_delete(struct zkclient *zk, const char *path, int32_t version, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_DELETE, 0, cb, arg);
-	req_path(r, path, false);
-	jute_put_int(&r->frame, version);
-	return submit(zk, r);
-}
-
-/* exists, getData, getChildren2: {path, watch}. */
-static int read_req(struct zkclient *zk, int32_t op, const char *path, bool watch, zkc_cb cb,
-		    void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, op, 0, cb, arg);
-	req_path(r, path, watch);
-	jute_put_bool(&r->frame, watch);
-	return submit(zk, r);
-}
-
-int zkc_exists(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
-{
-	return read_req(zk, ZOP_EXISTS, path, watch, cb, arg);
-}
-
-int zkc_get_data(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
-{
-	return read_req(zk, ZOP_GETDATA, path, watch, cb, arg);
-}
-
-int zkc_get_children(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
-{
-	return read_req(zk, ZOP_GETCHILDREN2, path, watch, cb, arg);
-}
-
-int zkc_set_data(struct zkclient *zk, const char *path, const void *data, int32_t len,
-		 int32_t version, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (!rc)
-		rc = zkc_proto_check_data(data, len);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_SETDATA, 0, cb, arg);
-	req_path(r, path, false);
-	zkc_proto_put_data(&r->frame, data, len);
-	jute_put_int(&r->frame, version);
-	return submit(zk, r);
-}
-
-int zkc_get_acl(struct zkclient *zk, const char *path, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_GETACL, 0, cb, arg);
-	req_path(r, path, false);
-	return submit(zk, r);
-}
-
-int zkc_set_acl(struct zkclient *zk, const char *path, const struct zkc_acl *acl, int nacl,
-		int32_t version, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (!rc)
-		rc = zkc_proto_check_acl(acl, nacl);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_SETACL, 0, cb, arg);
-	req_path(r, path, false);
-	zkc_proto_put_acl(&r->frame, acl, nacl);
-	jute_put_int(&r->frame, version);
-	return submit(zk, r);
-}
-
-int zkc_sync(struct zkclient *zk, const char *path, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (rc)
-		return rc;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_SYNC, 0, cb, arg);
-	req_path(r, path, false);
-	return submit(zk, r);
-}
-
-int zkc_add_watch(struct zkclient *zk, const char *path, int mode, zkc_cb cb, void *arg)
-{
-	int rc = zkc_proto_check_path(path, false);
-	if (rc)
-		return rc;
-	if (mode != ZADDWATCH_PERSISTENT && mode != ZADDWATCH_PERSISTENT_RECURSIVE)
-		return -EINVAL;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_ADDWATCH, 0, cb, arg);
-	r->nops = mode;
-	req_path(r, path, true);
-	jute_put_int(&r->frame, mode);
-	return submit(zk, r);
-}
-
-int zkc_add_auth(struct zkclient *zk, const char *scheme, const void *auth, int32_t len,
-		 zkc_cb cb, void *arg)
-{
-	if (!scheme || !*scheme || len < 0 || (!auth && len > 0) || len > ZKC_MAX_DATA)
-		return -EINVAL;
-	if (zk->closing)
-		return -ESHUTDOWN;
-	struct zkc_req *r = req_get(zk, ZOP_AUTH, ZXID_AUTH, cb, arg);
-	jute_put_int(&r->frame, 0); /* AuthPacket.type, unused */
-	jute_put_string(&r->frame, scheme);
-	jute_put_buffer(&r->frame, len ? auth : NULL, len);
-	return submit(zk, r);
-}
-
-int zkc_multi_submit(struct zkclient *zk, struct zkc_multi *m, zkc_cb cb, void *arg)
-{
-	if (!m)
-		return -EINVAL;
-	int rc = m->err;
-	if (!rc && zk->closing)
-		rc = -ESHUTDOWN;
-	if (rc) {
-		zkc_multi_free(m);
-		return rc;
-	}
-	struct zkc_req *r = req_get(zk, ZOP_MULTI, 0, cb, arg);
-	r->nops = m->nops;
-	buf_append(&r->frame, m->body.data, m->body.len);
-	jute_put_int(&r->frame, -1); /* MultiHeader{-1, true, -1} ends the list */
-	jute_put_bool(&r->frame, true);
-	jute_put_int(&r->frame, -1);
-	zkc_multi_free(m);
-	return submit(zk, r);
 }

@@ -7,7 +7,9 @@
  * missed while disconnected.
  *
  * Threading: every function must be called on the loop thread, and every
- * callback runs on it.
+ * callback runs on it.  The client writes through lib/stream.c and flushes
+ * from a uv_prepare handle of its own.  libuv writes with write(2), so the
+ * application must ignore SIGPIPE (coordd does).
  *
  * Requests are pipelined: any number may be in flight; replies come back in
  * the order the requests were sent (the server guarantees FIFO per session).
@@ -79,6 +81,16 @@ int zkc_new(struct zkclient **out, uv_loop_t *loop, const struct zkc_options *op
  * Closes the session (closeSession, ephemerals go at once) and the
  * connection; pending requests get ZCLOSING.  done runs once everything is
  * released; then zk is freed.
+ *
+ * Details: when connected, closeSession is sent after what is in flight, and
+ * those requests still get their replies; anything else (queued while
+ * disconnected, or in flight when the connection or the wait for the
+ * closeSession reply, at most 2/3 of the timeout, ends) gets ZCLOSING.  Not
+ * connected, nothing is sent and ephemerals stay until the server expires
+ * the session.  From the call on, watch and state callbacks stop (CLOSED is
+ * reported by done, not on_state), and new requests return -ESHUTDOWN.
+ * Callbacks still due run from the loop before done.  A second call is
+ * ignored.
  */
 void zkc_close(struct zkclient *zk, void (*done)(void *arg), void *arg);
 enum zkc_state zkc_state(const struct zkclient *zk);

@@ -1,7 +1,8 @@
 /*
- * zkclient_proto.c - the ZooKeeper client's wire records (zookeeper.jute):
- * argument checks, request bodies, the multi builder and the reply decoder.
- * See zkclient_proto.h; the stateful half is zkclient.c.
+ * zkclient_proto.c - the ZooKeeper client's requests and replies in the
+ * records of zookeeper.jute: argument checks, the request functions of
+ * zkclient.h, the multi builder and the reply decoder.  The session they
+ * travel on is zkclient.c's (see zkclient_proto.h for the split).
  *
  * Invariants:
  * (1) Nothing here trusts a reply: every count is bounded by the bytes left
@@ -11,8 +12,11 @@
  *     the frame; they die with the callback (zkclient.h: "valid only during
  *     the callback").
  * (3) Argument checks happen before anything is encoded, so a rejected call
- *     leaves no partial request behind (a multi remembers its first error
- *     and refuses to be submitted).
+ *     leaves no partial request behind and runs no callback (a multi
+ *     remembers its first error and refuses to be submitted).
+ * (4) Requests are encoded once, at the call, into a recycled buffer: the
+ *     caller's data is copied then, and a request queued while disconnected
+ *     is sent later byte for byte (only its xid is patched in).
  */
 #include "config.h"
 
@@ -400,4 +404,182 @@ int zkc_proto_decode(int32_t op, int32_t nops, struct jute_in *in, struct zkc_re
 		res->nchildren = res->nacl = 0;
 	}
 	return in->err;
+}
+
+/* ---- the request functions of zkclient.h ---- */
+
+int zkc_create(struct zkclient *zk, const char *path, const void *data, int32_t len,
+	       const struct zkc_acl *acl, int nacl, int flags, int64_t ttl, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_create(path, flags, ttl);
+	if (!rc)
+		rc = zkc_proto_check_data(data, len);
+	if (!rc)
+		rc = zkc_proto_check_acl(acl, nacl);
+	if (rc)
+		return rc;
+	int32_t op = zkc_proto_create_op(flags);
+	struct zkc_req *r = zkc_req_start(zk, op, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	struct buf *f = zkc_req_frame(r);
+	zkc_req_path(r, path, false);
+	zkc_proto_put_data(f, data, len);
+	zkc_proto_put_acl(f, acl, nacl);
+	jute_put_int(f, flags);
+	if (op == ZOP_CREATETTL)
+		jute_put_long(f, ttl);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_delete(struct zkclient *zk, const char *path, int32_t version, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (rc)
+		return rc;
+	struct zkc_req *r = zkc_req_start(zk, ZOP_DELETE, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_path(r, path, false);
+	jute_put_int(zkc_req_frame(r), version);
+	return zkc_req_submit(zk, r);
+}
+
+/* exists, getData, getChildren2: {path, watch}. */
+static int read_req(struct zkclient *zk, int32_t op, const char *path, bool watch, zkc_cb cb,
+		    void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (rc)
+		return rc;
+	struct zkc_req *r = zkc_req_start(zk, op, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_path(r, path, watch);
+	jute_put_bool(zkc_req_frame(r), watch);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_exists(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
+{
+	return read_req(zk, ZOP_EXISTS, path, watch, cb, arg);
+}
+
+int zkc_get_data(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
+{
+	return read_req(zk, ZOP_GETDATA, path, watch, cb, arg);
+}
+
+int zkc_get_children(struct zkclient *zk, const char *path, bool watch, zkc_cb cb, void *arg)
+{
+	/* getChildren2: the same watch, plus the parent's stat */
+	return read_req(zk, ZOP_GETCHILDREN2, path, watch, cb, arg);
+}
+
+int zkc_set_data(struct zkclient *zk, const char *path, const void *data, int32_t len,
+		 int32_t version, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (!rc)
+		rc = zkc_proto_check_data(data, len);
+	if (rc)
+		return rc;
+	struct zkc_req *r = zkc_req_start(zk, ZOP_SETDATA, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_path(r, path, false);
+	zkc_proto_put_data(zkc_req_frame(r), data, len);
+	jute_put_int(zkc_req_frame(r), version);
+	return zkc_req_submit(zk, r);
+}
+
+/* getACL and sync: {path}. */
+static int path_req(struct zkclient *zk, int32_t op, const char *path, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (rc)
+		return rc;
+	struct zkc_req *r = zkc_req_start(zk, op, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_path(r, path, false);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_get_acl(struct zkclient *zk, const char *path, zkc_cb cb, void *arg)
+{
+	return path_req(zk, ZOP_GETACL, path, cb, arg);
+}
+
+int zkc_sync(struct zkclient *zk, const char *path, zkc_cb cb, void *arg)
+{
+	return path_req(zk, ZOP_SYNC, path, cb, arg);
+}
+
+int zkc_set_acl(struct zkclient *zk, const char *path, const struct zkc_acl *acl, int nacl,
+		int32_t version, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (!rc)
+		rc = zkc_proto_check_acl(acl, nacl);
+	if (rc)
+		return rc;
+	struct zkc_req *r = zkc_req_start(zk, ZOP_SETACL, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_path(r, path, false);
+	zkc_proto_put_acl(zkc_req_frame(r), acl, nacl);
+	jute_put_int(zkc_req_frame(r), version);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_add_watch(struct zkclient *zk, const char *path, int mode, zkc_cb cb, void *arg)
+{
+	int rc = zkc_proto_check_path(path, false);
+	if (rc)
+		return rc;
+	if (mode != ZADDWATCH_PERSISTENT && mode != ZADDWATCH_PERSISTENT_RECURSIVE)
+		return -EINVAL;
+	struct zkc_req *r = zkc_req_start(zk, ZOP_ADDWATCH, 0, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	zkc_req_set_aux(r, mode);
+	zkc_req_path(r, path, true);
+	jute_put_int(zkc_req_frame(r), mode);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_add_auth(struct zkclient *zk, const char *scheme, const void *auth, int32_t len,
+		 zkc_cb cb, void *arg)
+{
+	if (!scheme || !*scheme || len < 0 || (!auth && len > 0) || len > ZKC_MAX_DATA)
+		return -EINVAL;
+	struct zkc_req *r = zkc_req_start(zk, ZOP_AUTH, ZXID_AUTH, cb, arg);
+	if (!r)
+		return -ESHUTDOWN;
+	struct buf *f = zkc_req_frame(r);
+	jute_put_int(f, 0); /* AuthPacket.type, unused */
+	jute_put_string(f, scheme);
+	jute_put_buffer(f, len ? auth : NULL, len);
+	return zkc_req_submit(zk, r);
+}
+
+int zkc_multi_submit(struct zkclient *zk, struct zkc_multi *m, zkc_cb cb, void *arg)
+{
+	if (!m)
+		return -EINVAL;
+	struct zkc_req *r = m->err ? NULL : zkc_req_start(zk, ZOP_MULTI, 0, cb, arg);
+	if (!r) {
+		int rc = m->err ? m->err : -ESHUTDOWN;
+		zkc_multi_free(m);
+		return rc;
+	}
+	struct buf *f = zkc_req_frame(r);
+	zkc_req_set_aux(r, m->nops);
+	buf_append(f, m->body.data, m->body.len);
+	jute_put_int(f, -1); /* MultiHeader{-1, true, -1} ends the list */
+	jute_put_bool(f, true);
+	jute_put_int(f, -1);
+	zkc_multi_free(m);
+	return zkc_req_submit(zk, r);
 }

@@ -1,8 +1,11 @@
 /*
- * zkclient_proto.h - private to the ZooKeeper client (zkclient.c): argument
- * checks, request encoders and the reply decoder.  Everything here is a pure
- * function of its arguments (no sockets, no client state), so the wire
- * format can be read and tested apart from the connection state machine.
+ * zkclient_proto.h - private to the ZooKeeper client.  The client is two
+ * files split by concern: zkclient.c keeps the session (connections, states,
+ * queues, timers, the watch registry); zkclient_proto.c turns API calls into
+ * requests and replies into results (argument checks, encoders, the multi
+ * builder, the reply decoder).  The checks and codecs below are pure
+ * functions; the zkc_req_* calls at the end are the only way the request
+ * functions reach the session.
  */
 #ifndef COORD_ZKCLIENT_PROTO_H
 #define COORD_ZKCLIENT_PROTO_H
@@ -66,5 +69,22 @@ void zkc_proto_put_connect(struct buf *b, int64_t last_zxid, int32_t timeout, in
  */
 int zkc_proto_decode(int32_t op, int32_t nops, struct jute_in *in, struct zkc_result *res,
 		     struct zk_stat *st);
+
+/* ---- provided by zkclient.c to the request functions ---- */
+
+struct zkc_req;
+/*
+ * Starts a request of type op, header written (the xid is patched when it
+ * is sent), or returns NULL once zkc_close() was called.  The body goes into
+ * zkc_req_frame(r); zkc_req_submit() then sends or queues r and owns it.
+ */
+struct zkc_req *zkc_req_start(struct zkclient *zk, int32_t op, int32_t xid, zkc_cb cb, void *arg);
+struct buf *zkc_req_frame(struct zkc_req *r);
+/* Appends path; with watch, a successful reply records a watch on it. */
+void zkc_req_path(struct zkc_req *r, const char *path, bool watch);
+/* multi: the number of ops; addWatch: the mode. */
+void zkc_req_set_aux(struct zkc_req *r, int32_t aux);
+/* Returns 0 (the callback will run) or -ESHUTDOWN. */
+int zkc_req_submit(struct zkclient *zk, struct zkc_req *r);
 
 #endif

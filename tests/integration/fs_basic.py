@@ -57,7 +57,9 @@ def dirs():
     data, st = zk.get("/d")
     t.ok(data in (b"", None) and st.numChildren == 0, "mkdir made a znode with no data")
     ft.sh("echo x > %s; echo y > %s" % (A("/d/x"), A("/d/y")))
-    t.is_eq(sorted(os.listdir(B("/d"))), ["x", "y"], "ls lists the children")
+    t.ok(ct.wait_for(lambda: sorted(os.listdir(B("/d"))) == ["x", "y"], 5),
+         "ls lists the children (on the other mount)")
+    t.is_eq(sorted(os.listdir(A("/d"))), ["x", "y"], "and at once on the writer's mount")
     rc, out = ft.sh("rmdir %s" % A("/d"))
     t.ok(rc != 0 and "Directory not empty" in out, "rmdir of a non-empty dir fails", out)
     rc, out = ft.sh("mkdir %s" % A("/d/x/sub"))
@@ -146,6 +148,8 @@ def atomic_replace():
     old, new = b"OLD" * 3000 + b"\n", b"NEW" * 5000 + b"\n"
     with open(path, "wb") as f:
         f.write(old)
+    # close() returns before the publish reaches the server: wait for it
+    t.ok(ct.wait_for(lambda: read(B("/atomic")) == old, 5), "the first version arrives")
     seen = set()
     stop = time.monotonic() + 2
 
