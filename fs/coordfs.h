@@ -94,6 +94,8 @@ struct cfs {
 	bool connected;
 	bool ever_connected;
 	bool exiting;
+	bool watch_ok;         /* the recursive watch on / is registered */
+	bool watch_pending;
 	struct notifier *notifier;
 	struct cfs_inode *pending; /* inodes with pending_create */
 };
@@ -156,5 +158,20 @@ void notify_own_change(struct cfs *fs, int type, const char *path);
 enum { RP_NONE, RP_CREATE_FILE, RP_CREATE_DIR, RP_MODIFY, RP_DELETE, RP_DELETE_DIR };
 /* True if req comes from the replaying thread; kind and path say what it replays. */
 bool notify_replaying(fuse_req_t req, int *kind, char *path, size_t n);
+
+/*
+ * locks.c: cluster-wide flock(2)/fcntl(2) locks (the ZooKeeper lock recipe,
+ * state under /.coordfs/locks/).  All on the loop thread.
+ */
+/* Registers .flock, .getlk and .setlk. */
+void ops_locks_fill(struct fuse_lowlevel_ops *ops);
+/* A watch event (called first by notify_watch_event): wakes lock waiters. */
+void locks_on_event(struct cfs *fs, int type, const char *path);
+/* A session state change (called first by main.c on_state). */
+void locks_on_state(struct cfs *fs, enum zkc_state state);
+/* FLUSH: drops the POSIX locks of owner on ino (a close drops them). */
+void locks_flush(fuse_ino_t ino, uint64_t owner);
+/* RELEASE: drops the flock locks of the handle and anything else taken through it. */
+void locks_release(fuse_ino_t ino, const struct fuse_file_info *fi);
 
 #endif

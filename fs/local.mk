@@ -9,6 +9,8 @@ bin_PROGRAMS += %D%/coordfs
 	%D%/ops_dir.c \
 	%D%/ops_file.c \
 	%D%/ops_xattr.c \
+	%D%/locks.c \
 	# end
 %C%_coordfs_CFLAGS = $(AM_CFLAGS) $(FUSE3_CFLAGS) $(LIBUV_CFLAGS) -pthread
 %C%_coordfs_LDADD = lib/libcoord.a $(FUSE3_LIBS) $(LIBUV_LIBS) -lpthread
+dist_man_MANS += man/coordfs.1

@@ -269,6 +269,13 @@ static int lock_errno(int rc)
 	return zk_to_errno(rc) ? zk_to_errno(rc) : EIO;
 }
 
+static void ignore_result(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	(void)zk;
+	(void)res;
+	(void)arg;
+}
+
 /* ---- the life of an lk ---- */
 
 static void lk_reply(struct lk *k, int err)
@@ -334,9 +341,17 @@ static void send_delete(struct lk *k)
 	char *p = node_path(k, k->name);
 	k->cbs++;
 	if (zkc_delete(cfs->zk, p, -1, delete_done, k) < 0) {
+		/*
+		 * Only after zkc_close or for a bad path.  Callers iterate over
+		 * the lists, so k is not freed here: it stays DROPPING and the
+		 * node goes with the session.
+		 */
 		k->cbs--;
 		log_error(TAG, "cannot delete %s", p);
-		lk_kill(k, EIO);
+		if (k->unlock) {
+			unlock_ctx_done(k->unlock);
+			k->unlock = NULL;
+		}
 	}
 	free(p);
 }
@@ -374,7 +389,7 @@ static void lk_abandon(struct lk *k)
 {
 	switch (k->state) {
 	case LK_NEW:
-		lk_kill(k, 0);
+		k->state = LK_DEAD; /* not linked yet: lock_request frees it */
 		break;
 	case LK_CREATING:
 	case LK_FINDING:
@@ -537,7 +552,7 @@ static void dir_checked(struct zkclient *zk, const struct zkc_result *res, void 
 	struct ldir *d = arg;
 	uint64_t seq = d->sent_seq;
 	(void)zk;
-	d->checking = false;
+	/* d->checking stays set until the end: it keeps d alive while lks die below. */
 
 	if (res->rc == ZOK || res->rc == ZNONODE) {
 		int n = 0;
@@ -550,7 +565,7 @@ static void dir_checked(struct zkclient *zk, const struct zkc_result *res, void 
 					log_warn(TAG, "deleting duplicate lock node %s/%s", d->path,
 						 v[i].name);
 					char *p = node_path(k, v[i].name);
-					zkc_delete(cfs->zk, p, -1, NULL, NULL);
+					zkc_delete(cfs->zk, p, -1, ignore_result, NULL);
 					free(p);
 				}
 			}
@@ -565,22 +580,23 @@ static void dir_checked(struct zkclient *zk, const struct zkc_result *res, void 
 		}
 		free(v);
 	} else if (!retryable(res->rc)) {
-		/* A failed check: fail requests that cannot wait; sleepers retry. */
+		/*
+		 * The directory cannot be read (ACL, session gone): fail the
+		 * requests judged by this check rather than retry for ever.
+		 */
 		log_warn(TAG, "listing %s: %s", d->path, zk_strerror(res->rc));
 		struct lk *next;
 		for (struct lk *k = d->lks; k; k = next) {
 			next = k->next;
-			if (k->state == LK_CHECKING && k->ready_seq <= seq && !k->sleep) {
+			if ((k->state == LK_CHECKING || k->state == LK_WAITING) && k->ready_seq <= seq) {
 				lk_reply(k, lock_errno(res->rc));
 				start_delete(k);
 			}
 		}
-		if (res->rc != ZSESSIONEXPIRED && res->rc != ZAUTHFAILED && res->rc != ZCLOSING &&
-		    dir_has_waiters(d))
-			d->recheck = true;
 	} else {
 		d->recheck = true;
 	}
+	d->checking = false;
 	if (d->recheck && dir_has_waiters(d))
 		dir_check(d);
 	else
@@ -591,13 +607,6 @@ static void dir_checked(struct zkclient *zk, const struct zkc_result *res, void 
 
 static void create_done(struct zkclient *zk, const struct zkc_result *res, void *arg);
 static void find_done(struct zkclient *zk, const struct zkc_result *res, void *arg);
-
-static void ignore_result(struct zkclient *zk, const struct zkc_result *res, void *arg)
-{
-	(void)zk;
-	(void)res;
-	(void)arg;
-}
 
 static void send_create(struct lk *k, bool parents)
 {
@@ -791,16 +800,20 @@ static void lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	k->req = req;
 	snprintf(k->prefix, sizeof(k->prefix), "%c-%016" PRIx64 "%" PRIx64 "-", excl ? 'w' : 'r',
 		 L.nonce, ++L.counter);
+	/*
+	 * Before anything is sent or linked: this runs lk_interrupt at once if
+	 * the kernel already interrupted the request (k is then answered with
+	 * EINTR and marked dead).
+	 */
+	fuse_req_interrupt_func(req, lk_interrupt, k);
+	if (k->state == LK_DEAD) {
+		free(k);
+		dir_maybe_free(d);
+		return;
+	}
 	k->next = d->lks;
 	d->lks = k;
 	L.nlks++;
-	/*
-	 * Before anything is sent: this may run lk_interrupt at once if the
-	 * kernel already interrupted the request (then k dies as LK_NEW).
-	 */
-	fuse_req_interrupt_func(req, lk_interrupt, k);
-	if (k->state == LK_DEAD)
-		return;
 	send_create(k, false);
 }
 
@@ -936,16 +949,16 @@ void locks_on_event(struct cfs *fs, int type, const char *path)
 			break;
 	if (!d)
 		return;
+	/* With waiters d keeps lks, so it survives the kills below. */
+	bool waiters = dir_has_waiters(d);
 	struct lk *next;
 	for (struct lk *k = d->lks; k; k = next) {
 		next = k->next;
 		if (k->state == LK_HELD && !strcmp(k->name, slash + 1))
 			lock_lost(k, "its node was deleted");
 	}
-	/* d may be gone now if it held nothing else. */
-	for (struct ldir *e = L.dirs; e; e = e->next)
-		if (e == d && dir_has_waiters(d))
-			dir_check(d);
+	if (waiters)
+		dir_check(d);
 }
 
 void locks_on_state(struct cfs *fs, enum zkc_state state)
@@ -970,22 +983,27 @@ void locks_on_state(struct cfs *fs, enum zkc_state state)
 	case ZKC_CLOSED:
 		/* Every node of the session is gone: held locks are lost (note 5). */
 		L.disconnected = true;
-		while (L.dirs) {
-			struct ldir *d = L.dirs;
-			d->checking = d->checking; /* kept alive by its callback, see dir_maybe_free */
-			while (d->lks) {
+		/*
+		 * Detach the directories first: killing a directory's last lk
+		 * frees it, unless a check is in flight (its callback frees it).
+		 */
+		struct ldir *list = L.dirs;
+		L.dirs = NULL;
+		while (list) {
+			struct ldir *d = list;
+			list = d->next;
+			d->next = NULL;
+			if (!d->lks) {
+				dir_maybe_free(d);
+				continue;
+			}
+			for (bool last = false; !last;) {
 				struct lk *k = d->lks;
+				last = !k->next;
 				if (k->state == LK_HELD)
 					lock_lost(k, "the session expired");
 				else
 					lk_kill(k, ENOLCK);
-				if (L.dirs != d)
-					break; /* d was freed */
-			}
-			if (L.dirs == d) {
-				/* A check is still in flight; take d off the list, its callback frees it. */
-				L.dirs = d->next;
-				d->next = NULL;
 			}
 		}
 		break;

@@ -120,6 +120,11 @@ static void fuse_ready(uv_poll_t *h, int status, int events)
 
 static uv_signal_t sigs[3];
 
+static void session_closed(void *arg)
+{
+	*(bool *)arg = true;
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
 	struct cfs *fs = h->data;
@@ -128,10 +133,50 @@ static void on_signal(uv_signal_t *h, int sig)
 	uv_stop(fs->loop);
 }
 
+static void on_state(struct zkclient *zk, enum zkc_state state, void *arg);
+static void on_watch(struct zkclient *zk, int type, const char *path, void *arg);
+static void add_root_watch(struct cfs *fs);
+
+static uv_timer_t renew_timer;
+
+static void old_closed(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * An expired session is final for its client: start a new one.  What the old
+ * session owned (ephemeral files, lock nodes) is gone for good; it is never
+ * silently re-created under the new session.
+ */
+static void renew_session(uv_timer_t *t)
+{
+	struct cfs *fs = t->data;
+	struct zkclient *old = fs->zk;
+	struct zkc_options zo;
+	memset(&zo, 0, sizeof(zo));
+	zo.servers = fs->servers;
+	zo.timeout_ms = fs->opt.session_timeout_ms;
+	zo.on_state = on_state;
+	zo.on_watch = on_watch;
+	zo.arg = fs;
+	if (zkc_new(&fs->zk, fs->loop, &zo) < 0) {
+		log_error("coordfs", "cannot start a new session; retrying");
+		fs->zk = old;
+		uv_timer_start(t, renew_session, 1000, 0);
+		return;
+	}
+	zkc_close(old, old_closed, NULL);
+	fs->watch_ok = false;
+	add_root_watch(fs);
+}
+
 static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
 {
 	struct cfs *fs = arg;
-	(void)zk;
+	if (zk != fs->zk)
+		return; /* a retired session */
+	locks_on_state(fs, state); /* lost or re-checked locks (locks.c) */
 	switch (state) {
 	case ZKC_CONNECTED:
 		log_info("coordfs", "connected to %s, session 0x%llx", zkc_server(zk),
@@ -139,6 +184,8 @@ static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
 		if (fs->ever_connected)
 			notify_resync(fs); /* events may have been missed while away */
 		fs->connected = fs->ever_connected = true;
+		if (!fs->watch_ok && !fs->watch_pending)
+			add_root_watch(fs);
 		break;
 	case ZKC_SUSPENDED:
 	case ZKC_CONNECTING:
@@ -147,8 +194,13 @@ static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
 		fs->connected = false;
 		break;
 	case ZKC_EXPIRED:
-		log_warn("coordfs", "session expired: ephemeral files are gone; starting a new session");
+		log_warn("coordfs", "session expired: ephemeral files and locks of this mount are gone; "
+			 "starting a new session");
 		fs->connected = false;
+		notify_resync(fs);
+		uv_timer_init(fs->loop, &renew_timer);
+		renew_timer.data = fs;
+		uv_timer_start(&renew_timer, renew_session, 0, 0);
 		break;
 	default:
 		fs->connected = false;
@@ -158,17 +210,30 @@ static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
 
 static void on_watch(struct zkclient *zk, int type, const char *path, void *arg)
 {
-	(void)zk;
-	notify_watch_event(arg, type, path);
+	struct cfs *fs = arg;
+	if (zk != fs->zk)
+		return;
+	notify_watch_event(fs, type, path);
 }
 
 static void watch_added(struct zkclient *zk, const struct zkc_result *res, void *arg)
 {
-	(void)zk;
-	(void)arg;
+	struct cfs *fs = arg;
+	if (zk != fs->zk)
+		return; /* a retired session */
+	fs->watch_pending = false;
+	fs->watch_ok = res->rc == ZOK;
 	if (res->rc != ZOK)
-		log_warn("coordfs", "persistent watch on /: %s; changes made elsewhere may be seen late",
+		log_warn("coordfs", "persistent watch on /: %s; will retry on the next connection",
 			 zk_strerror(res->rc));
+}
+
+/* Every change anywhere invalidates our cache: one persistent recursive watch. */
+static void add_root_watch(struct cfs *fs)
+{
+	fs->watch_pending = true;
+	if (zkc_add_watch(fs->zk, "/", ZADDWATCH_PERSISTENT_RECURSIVE, watch_added, fs) < 0)
+		fs->watch_pending = false;
 }
 
 int main(int argc, char **argv)
@@ -222,6 +287,7 @@ int main(int argc, char **argv)
 	ops_dir_fill(&ops);
 	ops_file_fill(&ops);
 	ops_xattr_fill(&ops);
+	ops_locks_fill(&ops);
 	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
 	if (!fs.se)
 		goto out_args;
@@ -243,8 +309,7 @@ int main(int argc, char **argv)
 		log_error("coordfs", "bad server list '%s'", c.servers);
 		goto out_unmount;
 	}
-	/* Every change anywhere invalidates our cache: one persistent recursive watch. */
-	zkc_add_watch(fs.zk, "/", ZADDWATCH_PERSISTENT_RECURSIVE, watch_added, NULL);
+	add_root_watch(&fs);
 	if (notify_start(&fs))
 		goto out_unmount;
 
@@ -264,6 +329,17 @@ int main(int argc, char **argv)
 	uv_run(fs.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	fs.exiting = true;
+	/*
+	 * Close the session, so our ephemeral files and locks go now rather
+	 * than at expiry; give the server a moment, not forever.
+	 */
+	uv_poll_stop(&fs.fuse_poll);
+	for (int i = 0; i < 3; i++)
+		uv_signal_stop(&sigs[i]);
+	bool closed = false;
+	zkc_close(fs.zk, session_closed, &closed);
+	for (int i = 0; i < 200 && !closed; i++)
+		uv_run(fs.loop, UV_RUN_NOWAIT), usleep(10000);
 	notify_stop(&fs);
 out_unmount:
 	fuse_session_unmount(fs.se);

@@ -362,6 +362,7 @@ static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_
 
 void notify_watch_event(struct cfs *fs, int type, const char *path)
 {
+	locks_on_event(fs, type, path); /* lock waiters re-check on deletions (locks.c) */
 	struct cfs_inode *in = inode_find_path(fs, path, false);
 	struct cfs_inode *df = inode_find_path(fs, path, true);
 	bool membership = type == ZEV_CREATED || type == ZEV_DELETED;

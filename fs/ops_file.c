@@ -509,6 +509,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
+	locks_flush(ino, fi->lock_owner); /* a close drops the closer's fcntl locks (locks.c) */
 	int err = h->err;
 	h->err = 0;
 	fuse_reply_err(req, err);
@@ -535,6 +536,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
+	locks_release(ino, fi); /* the last close drops the handle's flock locks (locks.c) */
 	h->released = true;
 	uv_timer_stop(&h->timer);
 	if (h->dirty) {

@@ -990,6 +990,12 @@ static void test_restart(struct cli *b)
 	memset(&r, 0, sizeof(r));
 	is_int(wait_res(zkc_add_watch(c.zk, "/r-p", ZADDWATCH_PERSISTENT_RECURSIVE, rec_cb, &r), &r), ZOK,
 	       "recursive watch set before restart");
+	memset(&r, 0, sizeof(r));
+	is_int(wait_res(zkc_add_auth(c.zk, "digest", "bob:pw", 6, rec_cb, &r), &r), ZOK, "auth before restart");
+	struct zkc_acl acl = { ZPERM_ALL, "auth", "" };
+	memset(&r, 0, sizeof(r));
+	is_int(wait_res(zkc_create(c.zk, "/r-sec", "s", 1, &acl, 1, ZCM_PERSISTENT, 0, rec_cb, &r), &r), ZOK,
+	       "node only bob may read");
 	int64_t zxid_before = zkc_last_zxid(c.zk);
 	ok(zxid_before > 0, "last zxid tracked (0x%llx)", (unsigned long long)zxid_before);
 
@@ -1012,6 +1018,8 @@ static void test_restart(struct cli *b)
 	   c.states[n - 1] == ZKC_CONNECTED, "states: CONNECTED, SUSPENDED, CONNECTED");
 
 	is_int(exists(b, "/r-eph", false, NULL), ZOK, "ephemeral survived the restart");
+	is_int(get(&c, "/r-sec", false, NULL), ZOK, "auth was re-sent on reconnect");
+	is_int(get(b, "/r-sec", false, NULL), ZNOAUTH, "(others still cannot read it)");
 	set(b, "/r-w", "1", -1);
 	create(b, "/r-w/k2", NULL, -1, ZCM_PERSISTENT, 0, NULL);
 	create(b, "/r-new", NULL, -1, ZCM_PERSISTENT, 0, NULL);
@@ -1024,6 +1032,7 @@ static void test_restart(struct cli *b)
 	is_int(count_ev(&c, ZEV_CREATED, "/r-p/x"), 1, "recursive watch from before the restart fired");
 	ok(zkc_last_zxid(c.zk) > zxid_before, "last zxid moved on");
 
+	del(&c, "/r-sec", -1);
 	ok(cli_close(&c), "closed");
 	del(b, "/r-p/x", -1);
 }
@@ -1060,8 +1069,12 @@ static void test_proxy(struct cli *b)
 	is_int(zkc_state(c.zk), ZKC_CONNECTED, "idle session stays connected (pings)");
 
 	/* A change made while the client is away fires when it reattaches. */
+	struct res lost;
+	memset(&lost, 0, sizeof(lost));
 	proxy_pause(&px, true);
+	is_int(zkc_get_data(c.zk, "/x-w", false, rec_cb, &lost), 0, "request sent into the silence");
 	ok(WAIT_FOR(zkc_state(c.zk) == ZKC_SUSPENDED, 4000), "client notices the silence (read timeout)");
+	ok(lost.done && lost.rc == ZCONNECTIONLOSS, "the request in flight got ZCONNECTIONLOSS (rc %d)", lost.rc);
 	is_int(set(b, "/x-w", "1", -1), ZOK, "node changed while the client is away");
 	is_int(count_ev(&c, ZEV_CHANGED, "/x-w"), 0, "no event yet");
 	proxy_pause(&px, false);
