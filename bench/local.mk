@@ -17,4 +17,13 @@ bench:
 	@echo "bench: needs the ZooKeeper C client (libzookeeper-mt-dev)" >&2; exit 1
 endif
 .PHONY: bench
+
+# coordfs against tmpfs: open+read+close, inotify latency, ls -l of 10,000
+# entries.  Needs root and /dev/fuse: "make bench-fs".
+noinst_PROGRAMS += %D%/fsread
+%C%_fsread_SOURCES = %D%/fsread.c
+EXTRA_DIST += %D%/fs.sh
+bench-fs: %D%/fsread replica/coordd fs/coordfs
+	top_builddir='$(abs_top_builddir)' $(SHELL) $(srcdir)/%D%/fs.sh
+.PHONY: bench-fs
 # end

@@ -57,7 +57,7 @@
  *    well, which also covers open-file-description (F_OFD_*) locks, whose
  *    owner is the open file and never comes with a FLUSH.
  *
- * Semantics that differ from a local file system (documented in coordfs(1)):
+ * Semantics that differ from a local file system:
  *  - POSIX byte ranges are not supported: every fcntl lock covers the whole
  *    file, whatever l_start/l_len say, and F_UNLCK of any range drops it;
  *  - flock and fcntl locks on one file share one queue, so they exclude
@@ -67,7 +67,13 @@
  *  - a lock re-requested with the type the owner already holds succeeds at
  *    once without a new node;
  *  - F_GETLK reports l_pid only for a holder on this mount, else 0, and
- *    always the whole file as the range.
+ *    always the whole file as the range;
+ *  - a lock belongs to the file's NAME (its znode path when it was taken):
+ *    rm and re-create keeps excluding, but after a rename of a locked file
+ *    lockers of the new name do not see the old lock;
+ *  - a mount cut off from the ensemble cannot know when the server expires
+ *    its session: until it reconnects, its holders believe they hold locks
+ *    that others may already have taken (as with any ZooKeeper lock).
  *
  * States of one lock request (struct lk):
  *
@@ -584,7 +590,8 @@ static void dir_checked(struct zkclient *zk, const struct zkc_result *res, void 
 		 * The directory cannot be read (ACL, session gone): fail the
 		 * requests judged by this check rather than retry for ever.
 		 */
-		log_warn(TAG, "listing %s: %s", d->path, zk_strerror(res->rc));
+		if (d->lks)
+			log_warn(TAG, "listing %s: %s", d->path, zk_strerror(res->rc));
 		struct lk *next;
 		for (struct lk *k = d->lks; k; k = next) {
 			next = k->next;
@@ -975,9 +982,17 @@ void locks_on_state(struct cfs *fs, enum zkc_state state)
 				dir_check(d);
 		break;
 	case ZKC_CONNECTING:
-	case ZKC_SUSPENDED:
+	case ZKC_SUSPENDED: {
+		int held = 0;
+		for (struct ldir *d = L.dirs; d; d = d->next)
+			for (struct lk *k = d->lks; k; k = k->next)
+				held += k->state == LK_HELD;
+		if (held && !L.disconnected)
+			log_warn(TAG, "%d lock(s) held while the connection is lost: they are lost "
+				 "if the session expires before it comes back", held);
 		L.disconnected = true;
 		break;
+	}
 	case ZKC_EXPIRED:
 	case ZKC_AUTH_FAILED:
 	case ZKC_CLOSED:

@@ -255,6 +255,19 @@ def holder_kill9():
            ("%.3f s" % latency if latency is not None else "none in 10 s", tries))
     t.ok(latency is not None and latency < 1.0, "flock -n on B succeeds within 1 s of kill -9")
     t.ok(gone(f), "no lock node left", nodes(f))
+    # the same with a parked waiter on B: woken by the NodeDeleted event
+    h = Proc("exec flock -x %s sleep 30" % A(f))
+    t.ok(ct.wait_for(lambda: len(nodes(f)) == 1, 10), "a new holder on A")
+    w = Proc("exec flock -x %s echo got" % B(f))
+    t.ok(ct.wait_for(lambda: len(nodes(f)) == 2, 5), "a blocking waiter on B queues")
+    t0 = time.monotonic()
+    os.killpg(h.p.pid, signal.SIGKILL)
+    woke = w.expect("got", 10)
+    latency = time.monotonic() - t0
+    h.wait(5)
+    t.diag("parked waiter granted %.3f s after kill -9 of the holder" % latency)
+    t.ok(woke and latency < 1.0, "the parked waiter on B gets the lock within 1 s")
+    t.ok(gone(f), "no lock node left", nodes(f))
 
 
 FLOCK_FMT = "hhxxxxqqixxxx"   # struct flock on x86-64 / aarch64 Linux
@@ -350,6 +363,24 @@ def same_owner():
 
 
 @t.case
+def server_restart():
+    """Locks and waiters survive a restart of the server (the sessions do);
+    an unlock made while the server is down is applied on reconnect and
+    the waiter, re-checked after the reconnect, gets the lock."""
+    f = "/locks/restart"
+    h = holder(A(f))
+    w = Proc("exec flock -x %s echo got" % B(f))
+    t.ok(ct.wait_for(lambda: len(nodes(f)) == 2, 5), "a holder on A, a waiter on B")
+    srv.stop()
+    h.release()
+    t.is_eq(h.wait(5), 0, "the holder exits while the server is down")
+    t.ok(not w.expect("got", 0.3), "the waiter still waits")
+    srv.start()
+    t.ok(w.expect("got", 15), "after the restart the waiter gets the lock", w.out)
+    t.ok(gone(f, 15), "no lock node left", nodes(f))
+
+
+@t.case
 def session_expiry():
     """A mount whose session expires loses its locks; its parked waiter
     fails, and it never re-creates a lock node for the new session."""
@@ -381,6 +412,8 @@ def session_expiry():
     t.ok(gone(g), "no lock node left", nodes(g))
     rc, out = ft.sh("flock -n %s true" % A(f))
     t.is_eq(rc, 0, "the lock is free for the live mounts")
+    t.ok(ct.wait_for(lambda: ft.sh("flock -n %s true" % C(f))[0] == 0, 10),
+         "C, on its new session, can take a lock when asked again")
 
 
 t.run()

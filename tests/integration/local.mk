@@ -19,5 +19,5 @@ TESTS += %D%/crash_kill9.py %D%/crash_snapshot.py %D%/iofault_inject.py \
 EXTRA_DIST += %D%/durability_lib.py %D%/crash_kill9.py \
 	%D%/crash_snapshot.py %D%/iofault_inject.py %D%/iofault_enospc.py
 # coordfs: real FUSE mounts driven by the ordinary tools (SKIP without root or /dev/fuse).
-TESTS += %D%/fs_basic.py %D%/fs_events.py
-EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py
+TESTS += %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
+EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
