@@ -36,6 +36,7 @@ struct cmdline {
 	double timeout;
 	int session_timeout;
 	int commit_delay;
+	int no_auto_unmount;
 };
 
 #define OPT(t, p) { t, offsetof(struct cmdline, p), 1 }
@@ -46,6 +47,7 @@ static const struct fuse_opt opts[] = {
 	OPT("cache_timeout=%lf", timeout),
 	OPT("session_timeout=%d", session_timeout),
 	OPT("commit_delay=%d", commit_delay),
+	OPT("noauto_unmount", no_auto_unmount),
 	OPT("-f", foreground),
 	OPT("-d", debug),
 	OPT("debug", debug),
@@ -90,6 +92,8 @@ static void usage(void)
 	       "  -o session_timeout=MS  ZooKeeper session timeout (default 10000)\n"
 	       "  -o commit_delay=MS   a handle kept open publishes its writes after this idle\n"
 	       "                       time (default 200); close and fsync publish at once\n"
+	       "  -o noauto_unmount    do not unmount when the daemon dies (auto_unmount is\n"
+	       "                       on by default, so a crash leaves no wedged mount)\n"
 	       "  -f                   stay in the foreground\n"
 	       "  -d                   FUSE debug output (implies -f)\n"
 	       "\nFUSE options (-o): allow_other, auto_unmount, default_permissions (always on), ...\n");
@@ -267,6 +271,9 @@ int main(int argc, char **argv)
 		fuse_opt_add_arg(&args, "-odebug");
 	}
 	fuse_opt_add_arg(&args, "-odefault_permissions");
+	/* a crashed daemon must not leave a wedged mount point behind */
+	if (!c.no_auto_unmount)
+		fuse_opt_add_arg(&args, "-oauto_unmount");
 	fuse_opt_add_arg(&args, "-ofsname=coordfs");
 	fuse_opt_add_arg(&args, "-osubtype=coordfs");
 

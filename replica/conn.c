@@ -812,6 +812,10 @@ static void dispatch(struct conn *c, const char *frame, size_t len)
 	case ZOP_CREATESESSION:
 		reply_err(&r, ZMARSHALLINGERROR); /* only valid as the handshake */
 		break;
+	case ZOP_RECONFIG:
+		/* dynamic membership is not there yet: ZooKeeper's answer when it is off */
+		reply_err(&r, ZRECONFIGDISABLED);
+		break;
 	default: {
 		/*
 		 * ZooKeeper's UnimplementedRequestProcessor: ZUNIMPLEMENTED with
