@@ -127,6 +127,22 @@ static void pending_add(struct cfs *fs, struct cfs_inode *in, int flags)
 
 static void created(struct zkclient *zk, const struct zkc_result *res, void *arg);
 
+/* A publish came back: send the next one, answer a waiting fsync, or free. */
+static void commit_finished(struct fh *h)
+{
+	if (h->recommit) {
+		h->recommit = false;
+		commit(h);
+		return;
+	}
+	if (h->fsync_req && !h->dirty) {
+		fuse_reply_err(h->fsync_req, h->err);
+		h->fsync_req = NULL;
+		h->err = 0;
+	}
+	fh_maybe_free(h);
+}
+
 static void commit_done(struct zkclient *zk, const struct zkc_result *res, void *arg)
 {
 	struct fh *h = arg;
@@ -158,17 +174,7 @@ static void commit_done(struct zkclient *zk, const struct zkc_result *res, void 
 		inode_invalidate(h->in, true, false);
 		log_warn("coordfs", "publishing %s failed: %s", znode_path(h), zk_strerror(res->rc));
 	}
-	if (h->recommit) {
-		h->recommit = false;
-		commit(h);
-		return;
-	}
-	if (h->fsync_req && !h->dirty) {
-		fuse_reply_err(h->fsync_req, h->err);
-		h->fsync_req = NULL;
-		h->err = 0;
-	}
-	fh_maybe_free(h);
+	commit_finished(h);
 }
 
 static void commit(struct fh *h)
@@ -239,17 +245,7 @@ static void created(struct zkclient *zk, const struct zkc_result *res, void *arg
 	/* the cache refetches the Stat; the content is what we sent */
 	inode_invalidate(in, true, false);
 	h->committing = false;
-	if (h->recommit) {
-		h->recommit = false;
-		commit(h);
-		return;
-	}
-	if (h->fsync_req && !h->dirty) {
-		fuse_reply_err(h->fsync_req, h->err);
-		h->fsync_req = NULL;
-		h->err = 0;
-	}
-	fh_maybe_free(h);
+	commit_finished(h);
 }
 
 static void timer_cb(uv_timer_t *t)

@@ -54,8 +54,7 @@ void buf_put_u8(struct buf *b, uint8_t v)
 void buf_put_be32(struct buf *b, uint32_t v)
 {
 	buf_reserve(b, 4);
-	uint8_t *p = (uint8_t *)b->data + b->len;
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+	be32_put(b->data + b->len, v);
 	b->len += 4;
 }
 
@@ -67,8 +66,7 @@ void buf_put_be64(struct buf *b, uint64_t v)
 
 void buf_patch_be32(struct buf *b, size_t off, uint32_t v)
 {
-	uint8_t *p = (uint8_t *)b->data + off;
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+	be32_put(b->data + off, v);
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

@@ -43,4 +43,19 @@ static inline uint64_t be64_get(const void *p)
 	return (uint64_t)be32_get(b) << 32 | be32_get(b + 4);
 }
 
+static inline void be32_put(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)(v >> 24);
+	b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8);
+	b[3] = (uint8_t)v;
+}
+
+static inline void be64_put(void *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put((uint8_t *)p + 4, (uint32_t)v);
+}
+
 #endif

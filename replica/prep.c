@@ -210,6 +210,16 @@ static int check_version(int32_t cur, int32_t expected, int32_t *next)
 	return ZOK;
 }
 
+static void put_acl(struct buf *out, const struct acl_entry *acl, int n)
+{
+	jute_put_int(out, n);
+	for (int i = 0; i < n; i++) {
+		jute_put_int(out, acl[i].perms);
+		jute_put_string(out, acl[i].scheme);
+		jute_put_string(out, acl[i].id);
+	}
+}
+
 struct prep_op {
 	struct prep *p;
 	const struct prep_ctx *c;
@@ -295,12 +305,7 @@ static int prep_create(struct prep_op *op, int32_t type, struct jute_in *in)
 	/* The transaction body. */
 	jute_put_string(op->out, path);
 	jute_put_buffer(op->out, data, datalen);
-	jute_put_int(op->out, n);
-	for (int i = 0; i < n; i++) {
-		jute_put_int(op->out, acl[i].perms);
-		jute_put_string(op->out, acl[i].scheme);
-		jute_put_string(op->out, acl[i].id);
-	}
+	put_acl(op->out, acl, n);
 	jute_put_long(op->out, owner);
 	jute_put_int(op->out, new_cversion);
 
@@ -421,12 +426,7 @@ static int prep_set_acl(struct prep_op *op, struct jute_in *in)
 	if ((rc = check_version(node.st.aversion, version, &next)))
 		return rc;
 	jute_put_string(op->out, path);
-	jute_put_int(op->out, n);
-	for (int i = 0; i < n; i++) {
-		jute_put_int(op->out, acl[i].perms);
-		jute_put_string(op->out, acl[i].scheme);
-		jute_put_string(op->out, acl[i].id);
-	}
+	put_acl(op->out, acl, n);
 	jute_put_int(op->out, next);
 	node.st.aversion = next;
 	node.acl = acl_intern(acl, n);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "buf.h"
 #include "log.h"
 #include "snapfile.h"
 #include "xalloc.h"
@@ -59,27 +60,6 @@ struct snapfile_writer {
 	uint64_t count;
 	int err;			/* sticky */
 };
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, (uint32_t)v);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 /* Parse 16 lowercase hex digits; the one spelling we write. */
 static bool parse_hex16(const char *p, uint64_t *out)
@@ -198,8 +178,8 @@ int snapfile_create(struct snapfile_writer **out_w, const char *dir, uint64_t zx
 
 	uint8_t hdr[HDR];
 	memcpy(hdr, HEAD_MAGIC, 4);
-	put32(hdr + 4, SNAP_VERSION);
-	put64(hdr + 8, zxid);
+	be32_put(hdr + 4, SNAP_VERSION);
+	be64_put(hdr + 8, zxid);
 	out(w, hdr, sizeof(hdr));	/* only buffers: cannot fail */
 	*out_w = w;
 	return 0;
@@ -213,7 +193,7 @@ int snapfile_write(struct snapfile_writer *w, const void *rec, size_t len)
 		return w->err;
 	if (len > SNAPFILE_MAX_RECORD)
 		return -EMSGSIZE;
-	put32(lenbuf, (uint32_t)len);
+	be32_put(lenbuf, (uint32_t)len);
 	int rc = out(w, lenbuf, 4);
 	if (!rc && len)
 		rc = out(w, rec, len);
@@ -232,11 +212,11 @@ int snapfile_commit(struct snapfile_writer *w)
 	int rc = w->err;
 
 	memcpy(tr, TAIL_MAGIC, 4);
-	put64(tr + 4, w->count);
+	be64_put(tr + 4, w->count);
 	if (!rc)
 		rc = out(w, tr, 12);
 	if (!rc) {
-		put32(tr + 12, w->crc);	/* the crc does not cover itself */
+		be32_put(tr + 12, w->crc);	/* the crc does not cover itself */
 		w->crc = 0;
 		rc = out(w, tr + 12, 4);
 	}
@@ -344,12 +324,12 @@ static int scan(int fd, uint64_t *zxid, int (*cb)(void *, const void *, size_t),
 		rc = (int)got;
 		goto out;
 	}
-	if (got < HDR || memcmp(r.buf, HEAD_MAGIC, 4) != 0 || get32(r.buf + 4) != SNAP_VERSION) {
+	if (got < HDR || memcmp(r.buf, HEAD_MAGIC, 4) != 0 || be32_get(r.buf + 4) != SNAP_VERSION) {
 		*why = "bad header";
 		rc = -EBADMSG;
 		goto out;
 	}
-	*zxid = get64(r.buf + 8);
+	*zxid = be64_get(r.buf + 8);
 	r.pos = HDR;
 
 	while (r.base + (off_t)r.pos < data_end) {
@@ -363,7 +343,7 @@ static int scan(int fd, uint64_t *zxid, int (*cb)(void *, const void *, size_t),
 			rc = (int)got;
 			goto out;
 		}
-		uint32_t len = get32(r.buf + r.pos);
+		uint32_t len = be32_get(r.buf + r.pos);
 		if (len > SNAPFILE_MAX_RECORD || (off_t)len > left - 4) {
 			*why = "record length runs past the trailer";
 			rc = -EBADMSG;
@@ -392,10 +372,10 @@ static int scan(int fd, uint64_t *zxid, int (*cb)(void *, const void *, size_t),
 	if (got < TRAILER || memcmp(t, TAIL_MAGIC, 4) != 0) {
 		*why = "bad trailer";
 		rc = -EBADMSG;
-	} else if (get64(t + 4) != count) {
+	} else if (be64_get(t + 4) != count) {
 		*why = "record count differs from the trailer";
 		rc = -EBADMSG;
-	} else if (get32(t + 12) != r.crc) {
+	} else if (be32_get(t + 12) != r.crc) {
 		*why = "checksum mismatch";
 		rc = -EBADMSG;
 	}

@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "buf.h"
 #include "log.h"
 #include "txnlog.h"
 #include "xalloc.h"
@@ -141,27 +142,6 @@ struct lfile {
 	uint64_t last;			/* last valid zxid, if nrecs */
 	off_t end;			/* end of the valid records */
 };
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, (uint32_t)v);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 static uint32_t record_crc(const uint8_t *zxid_be, const void *rec, size_t len)
 {
@@ -369,8 +349,8 @@ static int write_new_file(struct txnlog *log)
 		goto fail;
 	}
 	memcpy(hdr, FILE_MAGIC, 4);
-	put32(hdr + 4, FILE_VERSION);
-	put64(hdr + 8, 0);		/* dbid, as in ZooKeeper: always 0 */
+	be32_put(hdr + 4, FILE_VERSION);
+	be64_put(hdr + 8, 0);		/* dbid, as in ZooKeeper: always 0 */
 	rc = write_all(log, nfd, hdr, sizeof(hdr));
 	if (!rc)
 		rc = write_all(log, nfd, log->fl, log->fl_len);
@@ -460,15 +440,15 @@ static void start_batch(struct txnlog *log)
 			log->fl = xrealloc(log->fl, end);
 		}
 		memcpy(log->fl, log->pend, end);
-		for (size_t off = 0; off < end; off += RHDR + get32(log->fl + off))
-			log->fl_last = get64(log->fl + off + 8);
+		for (size_t off = 0; off < end; off += RHDR + be32_get(log->fl + off))
+			log->fl_last = be64_get(log->fl + off + 8);
 		memmove(log->pend, log->pend + end, log->pend_len - end);
 		log->pend_len -= end;
 		for (size_t i = 0; i < log->nsplits; i++)
 			log->splits[i] -= end;
 	}
 	log->fl_len = end;
-	log->fl_first = get64(log->fl + 8);
+	log->fl_first = be64_get(log->fl + 8);
 	log->fl_new_file = new_file;
 	log->fl_status = 0;
 	log->fl_broken = false;
@@ -640,7 +620,7 @@ static int scan_file(struct reader *r, struct lfile *f, struct scan *s)
 	if ((got = rd_fill(r, HDR)) < 0)
 		return (int)got;
 	if (got < HDR || memcmp(r->buf, FILE_MAGIC, 4) != 0 ||
-	    get32(r->buf + 4) != FILE_VERSION) {
+	    be32_get(r->buf + 4) != FILE_VERSION) {
 		s->why = "bad file header";
 		return 0;
 	}
@@ -658,8 +638,8 @@ static int scan_file(struct reader *r, struct lfile *f, struct scan *s)
 				s->why = "short record header";
 			return 0;
 		}
-		uint32_t len = get32(p);
-		uint64_t zxid = get64(p + 8);
+		uint32_t len = be32_get(p);
+		uint64_t zxid = be64_get(p + 8);
 		if (len == 0) {
 			/* The zero-filled tail.  Anything but zeros after it is a
 			 * torn batch or stale bytes, and must not survive. */
@@ -680,7 +660,7 @@ static int scan_file(struct reader *r, struct lfile *f, struct scan *s)
 			s->why = "record truncated";
 			return 0;
 		}
-		if (record_crc(p + 8, p + RHDR, len) != get32(p + 4)) {
+		if (record_crc(p + 8, p + RHDR, len) != be32_get(p + 4)) {
 			s->why = "record checksum mismatch";
 			return 0;
 		}
@@ -915,9 +895,9 @@ int txnlog_append(struct txnlog *log, uint64_t zxid, const void *rec, size_t len
 		log->pend = xrealloc(log->pend, log->pend_cap);
 	}
 	uint8_t *p = log->pend + log->pend_len;
-	put32(p, (uint32_t)len);
-	put64(p + 8, zxid);
-	put32(p + 4, record_crc(p + 8, rec, len));
+	be32_put(p, (uint32_t)len);
+	be64_put(p + 8, zxid);
+	be32_put(p + 4, record_crc(p + 8, rec, len));
 	memcpy(p + RHDR, rec, len);
 	log->pend_len = need;
 	log->pend_last = zxid;
@@ -960,9 +940,9 @@ int txnlog_truncate_after(struct txnlog *log, uint64_t zxid)
 	 * a roll request. */
 	size_t off = 0;
 	uint64_t last = 0;
-	while (off < log->pend_len && get64(log->pend + off + 8) <= zxid) {
-		last = get64(log->pend + off + 8);
-		off += RHDR + get32(log->pend + off);
+	while (off < log->pend_len && be64_get(log->pend + off + 8) <= zxid) {
+		last = be64_get(log->pend + off + 8);
+		off += RHDR + be32_get(log->pend + off);
 	}
 	if (off < log->pend_len) {
 		size_t keep = 0;
