@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "coordfs.h"
 #include "log.h"
+#include "stream.h"
 #include "xalloc.h"
 
 struct cfs *cfs;
@@ -99,16 +101,38 @@ static void usage(void)
 	       "\nFUSE options (-o): allow_other, auto_unmount, default_permissions (always on), ...\n");
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void fuse_ready(uv_poll_t *h, int status, int events)
 {
 	struct cfs *fs = h->data;
+	uint64_t idle_since = 0;
 	(void)events;
 	if (status < 0)
 		return;
-	for (int i = 0; i < 64 && !fuse_session_exited(fs->se); i++) {
+	for (int i = 0; i < 256 && !fuse_session_exited(fs->se); i++) {
 		int rc = fuse_session_receive_buf(fs->se, &fs->fbuf);
-		if (rc == -EAGAIN || rc == -EINTR)
-			break;
+		if (rc == -EAGAIN || rc == -EINTR) {
+			/*
+			 * A program re-reading a file sends its next request (RELEASE
+			 * after OPEN, the next OPEN) within microseconds of our reply.
+			 * Waiting for it here for a moment costs less than going to
+			 * sleep in epoll and being woken again (measured: 3x the rate
+			 * of open+read+close).  Only while nothing else is queued.
+			 */
+			uint64_t now = mono_ns();
+			if (!idle_since)
+				idle_since = now;
+			if (now - idle_since > 50000 || stream_pending_output())
+				break;
+			continue;
+		}
+		idle_since = 0;
 		if (rc <= 0) {
 			/* the kernel unmounted us (ENODEV) or the channel broke */
 			fuse_session_exit(fs->se);

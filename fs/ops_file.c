@@ -48,6 +48,7 @@ struct fh {
 	bool ephemeral;   /* the node is an ephemeral of this mount's session */
 	bool replay;      /* opened by the notify thread's replay: writes are ignored */
 	uint32_t create_gen; /* opened while the file was pending_create */
+	bool page_cache;  /* read-only, small: served through the kernel's page cache */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
 };
@@ -277,20 +278,52 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 	return h;
 }
 
-static void set_open_flags(struct fuse_file_info *fi, const struct fh *h)
+/* Files up to the kernel's readahead window arrive in one READ: one version. */
+#define PAGE_CACHE_MAX (128 * 1024)
+
+static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/*
-	 * direct_io for every handle: the kernel's page cache and i_size are
-	 * per inode, but a handle's content is a per-handle snapshot of one
-	 * version.  Through the page cache a reader could get pages an older
-	 * handle put there after an invalidation, or new content cut to a size
-	 * cached before it (both seen here, see fuse-lab.md Q1).  With direct_io
-	 * every read is answered from the handle's own snapshot and EOF is
-	 * where that snapshot ends, so a reader never mixes versions.
+	 * Readers of small files go through the page cache (keep_cache: a warm
+	 * re-read costs OPEN and RELEASE only; noflush: no FLUSH either; fcntl
+	 * locks taken on such a descriptor go at its release).  Their READs
+	 * are answered from the inode's kernel view (inode.c), never from a
+	 * per-handle copy, so pages put in the cache always match the size the
+	 * kernel holds, and every remote change drops both (notify_inval).
+	 *
+	 * Writers, replays and large files use direct_io: a handle's content
+	 * is then its own snapshot and EOF is where the snapshot ends, so no
+	 * read mixes two versions (a large file would need several READs).
 	 */
-	(void)h;
-	fi->direct_io = 1;
+	if (!h->writable && !h->replay && h->content.len <= PAGE_CACHE_MAX && !h->in->pending_create) {
+		h->page_cache = true;
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+	} else {
+		fi->direct_io = 1;
+	}
+}
+
+struct open_waiter {
+	struct open_waiter *next;
+	fuse_req_t req;
+	int flags;
+	bool replay;
+};
+
+static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay);
+
+void file_inval_done(struct cfs_inode *in)
+{
+	struct open_waiter *w = in->open_waiters;
+	in->open_waiters = NULL;
+	while (w) {
+		struct open_waiter *next = w->next;
+		open_go(w->req, in, w->flags, w->replay);
+		free(w);
+		w = next;
+	}
 }
 
 struct open_ctx {
@@ -311,6 +344,16 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 		err = EISDIR;
 	if (err) {
 		fuse_reply_err(oc->req, err);
+		free(oc);
+		return;
+	}
+	if (!oc->create && !oc->replay && (oc->flags & O_ACCMODE) == O_RDONLY && in->inval_pending > 0) {
+		/* the kernel still holds an older version: open once it has dropped it */
+		struct open_waiter *w = xcalloc(1, sizeof(*w));
+		w->req = oc->req;
+		w->flags = oc->flags;
+		w->next = in->open_waiters;
+		in->open_waiters = w;
 		free(oc);
 		return;
 	}
@@ -339,12 +382,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, EROFS);
 	if (in->data_file && !in->have_node)
 		inode_invalidate(in, true, false);
-	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
 	int kind;
 	char rpath[4096];
+	open_go(req, in, fi->flags, notify_replaying(req, &kind, rpath, sizeof(rpath)));
+}
+
+static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay)
+{
+	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
 	oc->req = req;
-	oc->flags = fi->flags;
-	oc->replay = notify_replaying(req, &kind, rpath, sizeof(rpath));
+	oc->flags = flags;
+	oc->replay = replay;
 	/* Reads take the freshest copy we know; writers start from it. */
 	fetch_node(cfs, in, false, open_done, oc);
 }
@@ -461,14 +509,53 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	create_flags_for(p, create_flags, cc);
 }
 
+static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	size_t n = len - (size_t)off;
+	fuse_reply_buf(req, data + off, n < size ? n : size);
+}
+
+struct read_ctx {
+	fuse_req_t req;
+	size_t size;
+	off_t off;
+};
+
+static void read_fetched(struct cfs_inode *in, int err, void *arg)
+{
+	struct read_ctx *rc = arg;
+	const char *data;
+	int32_t len;
+	if (err) {
+		fuse_reply_err(rc->req, err);
+	} else {
+		inode_kview(in, &data, &len);
+		reply_slice(rc->req, data, len > 0 ? (size_t)len : 0, rc->size, rc->off);
+	}
+	free(rc);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
-	if (off < 0 || (size_t)off >= h->content.len)
-		return (void)fuse_reply_buf(req, NULL, 0);
-	size_t n = h->content.len - (size_t)off;
-	fuse_reply_buf(req, h->content.data + off, n < size ? n : size);
+	if (h->page_cache) {
+		struct cfs_inode *in = h->in;
+		if (in->inval_pending > 0 && in->kview_valid) {
+			const char *data;
+			int32_t len;
+			inode_kview(in, &data, &len);
+			return reply_slice(req, data, len > 0 ? (size_t)len : 0, size, off);
+		}
+		struct read_ctx *rc = xcalloc(1, sizeof(*rc));
+		rc->req = req;
+		rc->size = size;
+		rc->off = off;
+		return fetch_node(cfs, in, false, read_fetched, rc);
+	}
+	reply_slice(req, h->content.data, h->content.len, size, off);
 }
 
 static void arm(struct fh *h)
@@ -541,6 +628,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		free(in->data);
 		in->datalen = h->null_data ? -1 : (int32_t)h->content.len;
 		in->data = h->content.len ? xmemdup(h->content.data, h->content.len) : NULL;
+		/* page-cache readers here must not keep the old version */
+		if (!in->pending_create)
+			notify_inval(cfs, in);
 		commit(h);
 	}
 	fuse_reply_err(req, 0);

@@ -236,6 +236,11 @@ void stream_flush_all(void)
 	}
 }
 
+bool stream_pending_output(void)
+{
+	return dirty_head != NULL;
+}
+
 void stream_close_after_flush(struct stream *s)
 {
 	if (s->closing)

@@ -70,6 +70,8 @@ void stream_mark_dirty(struct stream *s);
 void stream_write(struct stream *s, const void *p, size_t n);
 /* Writes all dirty streams (one uv_write each). */
 void stream_flush_all(void);
+/* True if some stream has output waiting for stream_flush_all(). */
+bool stream_pending_output(void);
 /* Closes now; pending output is dropped. */
 void stream_close(struct stream *s);
 /* Closes once everything queued so far has been written. */
