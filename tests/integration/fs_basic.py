@@ -172,4 +172,14 @@ def atomic_replace():
          [s[:20] for s in seen if s not in (old, new, old.strip(), new.strip())])
 
 
+@t.case
+def read_your_writes():
+    # the writer's own mount serves what it just wrote, page cache or not
+    rc, out = ft.sh("for i in $(seq 200); do echo v$i > %s; [ \"$(cat %s)\" = v$i ] || "
+                    "echo MISMATCH $i; done" % (A("/ryw"), A("/ryw")), timeout=120)
+    t.ok(rc == 0 and "MISMATCH" not in out, "200 x (echo vN > f; cat f) on one mount", out[:300])
+    # and a reader on the other mount converges to the last version
+    t.ok(ct.wait_for(lambda: read(B("/ryw")) == b"v200\n", 5), "the other mount ends at v200")
+
+
 t.run()
