@@ -80,6 +80,13 @@ struct cfs_inode {
 	int32_t kdatalen;
 	struct zk_stat kst;
 	struct open_waiter *open_waiters;
+	int closing_writers;   /* handles closed after writing, RELEASE not yet here */
+	/*
+	 * Publishes of this mount in flight.  A getData reply that arrives
+	 * meanwhile may have been asked before the publish: it must not replace
+	 * the newer content this mount already shows (read-your-writes).
+	 */
+	int commits_inflight;
 	uint64_t epoch;        /* cache generation this entry was filled in */
 };
 

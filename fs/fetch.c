@@ -89,7 +89,12 @@ static void node_done(struct zkclient *zk, const struct zkc_result *res, void *a
 	(void)zk;
 	inode_pin(in); /* callbacks below may drop their interest in it */
 	in->fetching_node = false;
-	if (res->rc == ZNONODE && in->pending_create) {
+	if (in->commits_inflight > 0 && (res->rc == ZOK || res->rc == ZNONODE)) {
+		/* possibly older than what we are publishing: keep our copy */
+		in->have_node = true;
+		in->epoch = cfs->epoch;
+		wake(in, 0);
+	} else if (res->rc == ZNONODE && in->pending_create) {
 		in->have_node = true; /* ours, not created on the server yet */
 		in->epoch = cfs->epoch;
 		wake(in, 0);

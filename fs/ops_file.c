@@ -49,6 +49,7 @@ struct fh {
 	bool replay;      /* opened by the notify thread's replay: writes are ignored */
 	uint32_t create_gen; /* opened while the file was pending_create */
 	bool page_cache;  /* read-only, small: served through the kernel's page cache */
+	bool closing;     /* a descriptor was closed after the last write (see op_flush) */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
 };
@@ -149,7 +150,13 @@ static void commit_done(struct zkclient *zk, const struct zkc_result *res, void 
 	struct fh *h = arg;
 	(void)zk;
 	h->committing = false;
-	if (res->rc == ZOK) {
+	h->in->commits_inflight--;
+	if (res->rc == ZOK && h->in->commits_inflight > 0) {
+		/*
+		 * A newer publish of this mount is still on its way (publishes
+		 * complete in order): this content is already superseded here.
+		 */
+	} else if (res->rc == ZOK) {
 		/* Read-your-writes on this mount: the cache takes what we published. */
 		struct cfs_inode *in = h->in;
 		free(in->data);
@@ -198,6 +205,7 @@ static void commit(struct fh *h)
 		 * answered after it (FIFO per session), so other handles may go on.
 		 */
 		in->create_inflight = true;
+		in->commits_inflight++;
 		notify_own_change(cfs, ZEV_CREATED, in->path);
 		if (zkc_create(cfs->zk, in->path, h->content.len ? h->content.data : "",
 			       (int32_t)h->content.len, NULL, 0, in->create_flags & ~O_EXCL, 0,
@@ -208,6 +216,7 @@ static void commit(struct fh *h)
 		return;
 	}
 	notify_own_change(cfs, ZEV_CHANGED, znode_path(h));
+	in->commits_inflight++;
 	if (zkc_set_data(cfs->zk, znode_path(h), h->content.data,
 			 h->null_data ? -1 : (int32_t)h->content.len, -1, commit_done, h) < 0) {
 		struct zkc_result res = { .rc = ZSYSTEMERROR };
@@ -219,6 +228,7 @@ static void created(struct zkclient *zk, const struct zkc_result *res, void *arg
 {
 	struct fh *h = arg;
 	struct cfs_inode *in = h->in;
+	in->commits_inflight--;
 	if (res->rc == ZNODEEXISTS && !(in->create_flags & O_EXCL)) {
 		/* someone else made it meanwhile: publish over it, as open(O_CREAT) would */
 		pending_drop(cfs, in);
@@ -240,6 +250,7 @@ static void created(struct zkclient *zk, const struct zkc_result *res, void *arg
 	if (res->rc != ZOK) {
 		in->exists = false;
 		in->have_node = false;
+		in->commits_inflight++; /* commit_done counts this publish as ending */
 		commit_done(zk, res, h); /* records the error for flush/fsync */
 		return;
 	}
@@ -305,25 +316,111 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	}
 }
 
+/*
+ * Opens that must wait: while a kernel invalidation of the file is on its
+ * way (the kernel still holds an older version), and - bounded by
+ * OPEN_WAIT_MS - while a writer on this mount has closed a descriptor after
+ * writing but its RELEASE has not come yet.  The kernel sends RELEASE
+ * asynchronously and may queue it behind other background requests, so
+ * "echo v > f; cat f" can deliver cat's OPEN first; waiting for the RELEASE
+ * gives read-your-writes without publishing at FLUSH (which would expose the
+ * intermediate content of "{ cmd1; cmd2; } > f").
+ */
+#define OPEN_WAIT_MS 200
+
 struct open_waiter {
 	struct open_waiter *next;
+	struct cfs_inode *in;
 	fuse_req_t req;
 	int flags;
 	bool replay;
+	bool queued;
+	uv_timer_t timer;
 };
 
 static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay);
 
-void file_inval_done(struct cfs_inode *in)
+static void waiter_closed(uv_handle_t *t)
 {
+	free(t->data);
+}
+
+static void waiter_run(struct open_waiter *w)
+{
+	uv_timer_stop(&w->timer);
+	open_go(w->req, w->in, w->flags, w->replay);
+	uv_close((uv_handle_t *)&w->timer, waiter_closed);
+}
+
+static void unlink_waiter(struct cfs_inode *in, struct open_waiter *w)
+{
+	struct open_waiter **pp = &in->open_waiters;
+	while (*pp && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = w->next;
+	w->queued = false;
+}
+
+static void waiter_timeout(uv_timer_t *t)
+{
+	struct open_waiter *w = t->data;
+	struct cfs_inode *in = w->in;
+	if (in->inval_pending > 0)
+		return; /* the invalidation's completion runs it */
+	unlink_waiter(in, w);
+	waiter_run(w);
+	inode_forget(cfs, in, 0);
+}
+
+/* Runs the waiting opens that may go now. */
+static void wake_opens(struct cfs_inode *in, bool ignore_writers)
+{
+	if (in->inval_pending > 0 || (!ignore_writers && in->closing_writers > 0))
+		return;
 	struct open_waiter *w = in->open_waiters;
 	in->open_waiters = NULL;
 	while (w) {
 		struct open_waiter *next = w->next;
-		open_go(w->req, in, w->flags, w->replay);
-		free(w);
+		w->queued = false;
+		waiter_run(w);
 		w = next;
 	}
+}
+
+void file_inval_done(struct cfs_inode *in)
+{
+	wake_opens(in, false);
+}
+
+static bool must_wait(const struct cfs_inode *in)
+{
+	return in->inval_pending > 0 || in->closing_writers > 0;
+}
+
+static void wait_open(struct cfs_inode *in, fuse_req_t req, int flags, bool replay)
+{
+	struct open_waiter *w = xcalloc(1, sizeof(*w));
+	w->in = in;
+	w->req = req;
+	w->flags = flags;
+	w->replay = replay;
+	w->queued = true;
+	w->next = in->open_waiters;
+	in->open_waiters = w;
+	uv_timer_init(cfs->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, waiter_timeout, OPEN_WAIT_MS, 0);
+}
+
+static void set_closing(struct fh *h, bool closing)
+{
+	if (h->closing == closing)
+		return;
+	h->closing = closing;
+	h->in->closing_writers += closing ? 1 : -1;
+	if (!closing)
+		wake_opens(h->in, false);
 }
 
 struct open_ctx {
@@ -331,6 +428,7 @@ struct open_ctx {
 	int flags;
 	bool create;
 	bool replay;
+	bool waited;  /* already waited once (timeout): do not wait again */
 };
 
 static void open_done(struct cfs_inode *in, int err, void *arg)
@@ -347,13 +445,8 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 		free(oc);
 		return;
 	}
-	if (!oc->create && !oc->replay && (oc->flags & O_ACCMODE) == O_RDONLY && in->inval_pending > 0) {
-		/* the kernel still holds an older version: open once it has dropped it */
-		struct open_waiter *w = xcalloc(1, sizeof(*w));
-		w->req = oc->req;
-		w->flags = oc->flags;
-		w->next = in->open_waiters;
-		in->open_waiters = w;
+	if (!oc->create && !oc->replay && must_wait(in) && !oc->waited) {
+		wait_open(in, oc->req, oc->flags, false);
 		free(oc);
 		return;
 	}
@@ -393,6 +486,7 @@ static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay
 	oc->req = req;
 	oc->flags = flags;
 	oc->replay = replay;
+	oc->waited = in->closing_writers > 0; /* woken by the timeout: go on */
 	/* Reads take the freshest copy we know; writers start from it. */
 	fetch_node(cfs, in, false, open_done, oc);
 }
@@ -584,6 +678,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	memcpy(h->content.data + off, buf, size);
 	h->dirty = true;
 	h->null_data = false;
+	set_closing(h, false);
 	arm(h);
 	fuse_reply_write(req, size);
 }
@@ -593,6 +688,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
 	locks_flush(ino, fi->lock_owner); /* a close drops the closer's fcntl locks (locks.c) */
+	if (h->writable && h->dirty && !h->replay)
+		set_closing(h, true); /* a RELEASE that publishes is probably coming */
 	int err = h->err;
 	h->err = 0;
 	fuse_reply_err(req, err);
@@ -622,6 +719,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	locks_release(ino, fi); /* the last close drops the handle's flock locks (locks.c) */
 	h->released = true;
 	uv_timer_stop(&h->timer);
+	bool was_closing = h->closing;
+	if (h->closing) {
+		h->closing = false;
+		h->in->closing_writers--;
+	}
 	if (h->dirty) {
 		/* Local readers see the new content at once; the server follows. */
 		struct cfs_inode *in = h->in;
@@ -633,6 +735,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			notify_inval(cfs, in);
 		commit(h);
 	}
+	if (was_closing)
+		wake_opens(h->in, false);
 	fuse_reply_err(req, 0);
 	fh_maybe_free(h);
 }
