@@ -372,6 +372,24 @@ static int prep_delete(struct prep_op *op, int32_t type, struct jute_in *in)
 	return delete_node(op, path, parent_path, &parent);
 }
 
+/*
+ * The checks setData and check share, in ZooKeeper's order: a valid path,
+ * the node exists (speculatively), the caller has perm, the version matches.
+ * *next is the version the node will have.
+ */
+static int existing_node(struct prep_op *op, const char *path, int32_t pathlen, int perm,
+			 int32_t version, struct change *node, int32_t *next)
+{
+	int rc = path_validate(path, pathlen);
+	if (rc)
+		return rc;
+	if (!get_record(op->p, path, node))
+		return ZNONODE;
+	if ((rc = check_acl(op->c, node->acl, perm)))
+		return rc;
+	return check_version(node->st.version, version, next);
+}
+
 static int prep_set_data(struct prep_op *op, struct jute_in *in)
 {
 	int32_t pathlen, datalen;
@@ -380,16 +398,10 @@ static int prep_set_data(struct prep_op *op, struct jute_in *in)
 	int32_t version = jute_get_int(in);
 	if (in->err || !path)
 		return ZMARSHALLINGERROR;
-	int rc = path_validate(path, pathlen);
-	if (rc)
-		return rc;
 	struct change node;
-	if (!get_record(op->p, path, &node))
-		return ZNONODE;
-	if ((rc = check_acl(op->c, node.acl, ZPERM_WRITE)))
-		return rc;
 	int32_t next;
-	if ((rc = check_version(node.st.version, version, &next)))
+	int rc = existing_node(op, path, pathlen, ZPERM_WRITE, version, &node, &next);
+	if (rc)
 		return rc;
 	jute_put_string(op->out, path);
 	jute_put_buffer(op->out, data, datalen);
@@ -442,16 +454,10 @@ static int prep_check(struct prep_op *op, struct jute_in *in)
 	int32_t version = jute_get_int(in);
 	if (in->err || !path)
 		return ZMARSHALLINGERROR;
-	int rc = path_validate(path, pathlen);
-	if (rc)
-		return rc;
 	struct change node;
-	if (!get_record(op->p, path, &node))
-		return ZNONODE;
-	if ((rc = check_acl(op->c, node.acl, ZPERM_READ)))
-		return rc;
 	int32_t next;
-	if ((rc = check_version(node.st.version, version, &next)))
+	int rc = existing_node(op, path, pathlen, ZPERM_READ, version, &node, &next);
+	if (rc)
 		return rc;
 	jute_put_string(op->out, path);
 	jute_put_int(op->out, version);
