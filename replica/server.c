@@ -68,7 +68,12 @@ static void pending_free(struct server *srv, struct pending *p)
 		p->conn->pending--;
 		struct conn *c = p->conn;
 		p->conn = NULL;
-		if (c->pending == 0 && c->stalled)
+		/*
+		 * A read waits for all earlier writes; a connection at the
+		 * outstanding limit may go on once it is half drained.
+		 */
+		if (c->stalled && (c->pending == 0 ||
+				   c->pending == srv->cfg->global_outstanding_limit / 2))
 			conn_resume(c);
 		conn_unref(c);
 	}
