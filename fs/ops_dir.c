@@ -20,6 +20,7 @@
 /* ---- listing ---- */
 
 struct dirh {
+	char *path;
 	char **names;
 	unsigned char *types;
 	int32_t n;
@@ -37,6 +38,7 @@ static void list_done(struct cfs_inode *in, int err, void *arg)
 		return (void)fuse_reply_err(req, ENOTDIR);
 	struct dirh *d = xcalloc(1, sizeof(*d));
 	bool has_data_name = false;
+	d->path = xstrdup(in->path);
 	d->names = xcalloc((size_t)in->nkids + 1, sizeof(char *));
 	for (int32_t i = 0; i < in->nkids; i++) {
 		d->names[d->n++] = xstrdup(in->kids[i]);
@@ -121,6 +123,119 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/*
+ * READDIRPLUS: names with their attributes, so "ls -l" of a big directory
+ * needs no LOOKUP per entry.  Every entry sent with a nodeid counts as one
+ * kernel lookup reference (the kernel forgets it like any other).  Entries
+ * whose node is not cached are fetched first, all pipelined.
+ */
+struct plus_ctx;
+static void plus_reply(struct plus_ctx *pc);
+
+struct plus_ctx {
+	fuse_req_t req;
+	struct dirh *d;
+	size_t size;
+	off_t off;
+	int missing;
+	struct cfs_inode **pinned; /* fetched for this reply: alive until it is sent */
+	int npinned;
+};
+
+static void plus_done(struct plus_ctx *pc)
+{
+	plus_reply(pc);
+	for (int i = 0; i < pc->npinned; i++)
+		inode_unpin(cfs, pc->pinned[i]);
+	free(pc->pinned);
+	free(pc);
+}
+
+static bool plain_name(const char *name)
+{
+	/* the ".data" view is resolved by a normal LOOKUP */
+	return !strcmp(name, CFS_DATA_NAME);
+}
+
+static void plus_reply(struct plus_ctx *pc)
+{
+	struct dirh *d = pc->d;
+	char *buf = xmalloc(pc->size);
+	size_t used = 0;
+	for (off_t i = pc->off; i < d->n + 2; i++) {
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		const char *name = i == 0 ? "." : i == 1 ? ".." : d->names[i - 2];
+		struct cfs_inode *in = NULL;
+		if (i >= 2 && !plain_name(name)) {
+			char *p = path_join(d->path, name);
+			in = inode_find_path(cfs, p, false);
+			free(p);
+			if (in && (!in->have_node || !in->exists || in->pending_create))
+				in = NULL;
+		}
+		if (in) {
+			fill_entry(cfs, in, &e);
+			in->nlookup++;
+		} else {
+			/* no attributes: the kernel looks it up when it needs them */
+			e.attr.st_ino = (ino_t)(i + 1);
+			e.attr.st_mode = i < 2 ? S_IFDIR : 0;
+		}
+		size_t need = fuse_add_direntry_plus(pc->req, buf + used, pc->size - used, name, &e, i + 1);
+		if (need > pc->size - used) {
+			if (in)
+				in->nlookup--;
+			break;
+		}
+		used += need;
+	}
+	fuse_reply_buf(pc->req, buf, used);
+	free(buf);
+}
+
+static void plus_fetched(struct cfs_inode *in, int err, void *arg)
+{
+	struct plus_ctx *pc = arg;
+	(void)err;
+	(void)in;
+	if (--pc->missing == 0)
+		plus_done(pc);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct plus_ctx *pc = xcalloc(1, sizeof(*pc));
+	(void)ino;
+	pc->req = req;
+	pc->d = d;
+	pc->size = size;
+	pc->off = off;
+	pc->missing = 1; /* held until every fetch is sent */
+	/* an entry takes at least ~150 bytes: look no further than what can fit */
+	off_t last = off + (off_t)(size / 128) + 1;
+	for (off_t i = off < 2 ? 2 : off; i < d->n + 2 && i < last; i++) {
+		if (plain_name(d->names[i - 2]))
+			continue;
+		char *p = path_join(d->path, d->names[i - 2]);
+		struct cfs_inode *in = inode_find_path(cfs, p, false);
+		if (!in || !in->have_node) {
+			in = inode_ref_path(cfs, p, false);
+			in->nlookup--;
+			inode_pin(in);
+			pc->pinned = xrealloc(pc->pinned, (size_t)(pc->npinned + 1) * sizeof(*pc->pinned));
+			pc->pinned[pc->npinned++] = in;
+			pc->missing++;
+			fetch_node(cfs, in, false, plus_fetched, pc);
+		}
+		free(p);
+	}
+	if (--pc->missing == 0)
+		plus_done(pc);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
@@ -128,6 +243,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	for (int32_t i = 0; i < d->n; i++)
 		free(d->names[i]);
 	free(d->names);
+	free(d->path);
 	free(d);
 	fuse_reply_err(req, 0);
 }
@@ -560,6 +676,7 @@ void ops_dir_fill(struct fuse_lowlevel_ops *ops)
 {
 	ops->opendir = op_opendir;
 	ops->readdir = op_readdir;
+	ops->readdirplus = op_readdirplus;
 	ops->releasedir = op_releasedir;
 	ops->mkdir = op_mkdir;
 	ops->rmdir = op_rmdir;
