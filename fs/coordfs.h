@@ -81,6 +81,7 @@ struct cfs_inode {
 	struct zk_stat kst;
 	struct open_waiter *open_waiters;
 	int closing_writers;   /* handles closed after writing, RELEASE not yet here */
+	bool closing_expired;  /* ...and one of them timed out: stop waiting for them */
 	/*
 	 * Publishes of this mount in flight.  A getData reply that arrives
 	 * meanwhile may have been asked before the publish: it must not replace

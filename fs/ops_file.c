@@ -368,6 +368,11 @@ static void waiter_timeout(uv_timer_t *t)
 	struct cfs_inode *in = w->in;
 	if (in->inval_pending > 0)
 		return; /* the invalidation's completion runs it */
+	/*
+	 * No RELEASE came: the descriptor lives on elsewhere (exec 3>f; echo >&3).
+	 * Later opens must not wait for it again, until the next close after a write.
+	 */
+	in->closing_expired = true;
 	unlink_waiter(in, w);
 	waiter_run(w);
 	inode_forget(cfs, in, 0);
@@ -395,7 +400,7 @@ void file_inval_done(struct cfs_inode *in)
 
 static bool must_wait(const struct cfs_inode *in)
 {
-	return in->inval_pending > 0 || in->closing_writers > 0;
+	return in->inval_pending > 0 || (in->closing_writers > 0 && !in->closing_expired);
 }
 
 static void wait_open(struct cfs_inode *in, fuse_req_t req, int flags, bool replay)
@@ -419,6 +424,8 @@ static void set_closing(struct fh *h, bool closing)
 		return;
 	h->closing = closing;
 	h->in->closing_writers += closing ? 1 : -1;
+	if (closing)
+		h->in->closing_expired = false;
 	if (!closing)
 		wake_opens(h->in, false);
 }
