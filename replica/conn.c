@@ -166,14 +166,6 @@ static void reply_end(struct conn *c, size_t off)
 	stream_mark_dirty(&c->s);
 }
 
-void conn_send_reply(struct conn *c, int32_t xid, int64_t zxid, int32_t err, const struct buf *body)
-{
-	size_t off = reply_begin(c, xid, zxid, err);
-	if (body)
-		buf_append(&c->s.out, body->data, body->len);
-	reply_end(c, off);
-}
-
 void conn_request_done(struct conn *c, int64_t start_us)
 {
 	struct server_stats *st = &c->srv->stats;

@@ -167,8 +167,6 @@ void conn_close(struct conn *c, const char *why);
 void conn_close_after_flush(struct conn *c);
 void conn_unref(struct conn *c);
 void conn_resume(struct conn *c);
-void conn_send_reply(struct conn *c, int32_t xid, int64_t zxid, int32_t err,
-		     const struct buf *body);
 void conn_finish_session(struct conn *c, bool valid);
 void conn_request_done(struct conn *c, int64_t start_us);
 void conn_process_ready(struct server *srv);

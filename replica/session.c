@@ -102,21 +102,6 @@ void sessions_start_expiry(struct sessions *t)
 	uv_timer_start(&t->timer, tick_cb, (uint64_t)(t->next_expiry - now), (uint64_t)t->tick);
 }
 
-void sessions_close(struct sessions *t)
-{
-	uv_timer_stop(&t->timer);
-	uv_close((uv_handle_t *)&t->timer, NULL);
-	for (size_t i = 0; i < t->nb; i++) {
-		struct session *s = t->b[i], *next;
-		for (; s; s = next) {
-			next = s->hnext;
-			free(s);
-		}
-	}
-	free(t->b);
-	t->b = NULL;
-}
-
 struct session *session_find(const struct sessions *t, int64_t id)
 {
 	for (struct session *s = t->b[slot_of(t, id)]; s; s = s->hnext)

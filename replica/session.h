@@ -56,7 +56,6 @@ struct sessions {
 };
 
 void sessions_init(struct sessions *t, uv_loop_t *loop, int32_t tick, int64_t server_id);
-void sessions_close(struct sessions *t);
 /* Start expiring (leader/standalone): every session gets a full timeout. */
 void sessions_start_expiry(struct sessions *t);
 

@@ -244,7 +244,6 @@ bool watch_contains(struct watches *w, struct watch_owner *o, const char *path, 
 }
 
 size_t watch_total(const struct watches *w) { return w->t[0].nregs + w->t[1].nregs; }
-size_t watch_paths(const struct watches *w) { return w->t[0].npaths + w->t[1].npaths; }
 
 void watch_foreach(const struct watches *w, enum watch_table tab, watch_iter_cb cb, void *arg)
 {

@@ -67,7 +67,6 @@ bool watch_contains(struct watches *w, struct watch_owner *o, const char *path, 
 
 /* For the wchs/wchc/wchp four-letter words. */
 size_t watch_total(const struct watches *w);
-size_t watch_paths(const struct watches *w);
 typedef void (*watch_iter_cb)(void *arg, const char *path, struct watch_owner *o);
 void watch_foreach(const struct watches *w, enum watch_table t, watch_iter_cb cb, void *arg);
 /* Distinct owners, paths and registrations of one table. */
