@@ -173,6 +173,17 @@ def atomic_replace():
 
 
 @t.case
+def owner_and_mode_options():
+    m = ft.Mount(srv.hosts, "uid=1234,gid=4321,umask=027")
+    ft.sh("mkdir %s && echo x > %s" % (m.path("/perm"), m.path("/perm/f")))
+    st_d, st_f = os.stat(m.path("/perm")), os.stat(m.path("/perm/f"))
+    t.is_eq((st_f.st_uid, st_f.st_gid, oct(st_f.st_mode & 0o777)), (1234, 4321, "0o640"),
+            "uid=, gid=, umask= set a file's owner and mode")
+    t.is_eq(oct(st_d.st_mode & 0o777), "0o750", "... and a directory's")
+    m.close()
+
+
+@t.case
 def read_your_writes():
     # the writer's own mount serves what it just wrote, page cache or not
     # (with another reader hammering the same file, which once let an
