@@ -860,6 +860,16 @@ int txnlog_replay(struct txnlog *log, uint64_t after_zxid, txnlog_replay_cb cb,
 	int rc = rebuild(log, after_zxid, UINT64_MAX, cb, arg);
 	if (rc)
 		return rc;
+	/*
+	 * A process killed between write and fdatasync leaves records that
+	 * survive in the page cache but not a power loss.  They are about to be
+	 * served as committed, so make them durable first.
+	 */
+	if (log->fd >= 0 && log->ops.fdatasync(log->fd) < 0) {
+		rc = -errno;
+		log_err(rc, TAG, "%s: syncing the replayed log", log->dir);
+		return rc;
+	}
 	log->replayed = true;
 	if (last_zxid)
 		*last_zxid = log->last_zxid;
