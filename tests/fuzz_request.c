@@ -118,18 +118,77 @@ static void send_all(int fd, const void *p, size_t n)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/*
+ * One session is reused across inputs (reattached with its id and password),
+ * so an input costs no createSession transaction and no fsync; an input that
+ * closed it makes the next one start a new session.
+ */
+static uint8_t sess_id[8], sess_pw[16];
+static bool have_session;
+
+/* Reads one length-prefixed frame while running the server loop. */
+static ssize_t read_frame(int fd, uint8_t *buf, size_t max)
 {
-	int fd = dial();
-	if (size && data[0] == 0xff) {
-		send_all(fd, data + 1, size - 1);
-	} else {
-		/* ConnectRequest: protocol 0, lastZxidSeen 0, timeout 4000, session 0, 16-byte password, readOnly */
+	size_t got = 0, want = 4;
+	for (int spins = 0; spins < 20000 && got < want; spins++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		ssize_t n = read(fd, buf + got, want - got);
+		if (n == 0)
+			return -1;
+		if (n < 0) {
+			struct pollfd p[2] = { { fd, POLLIN, 0 }, { uv_backend_fd(loop), POLLIN, 0 } };
+			poll(p, 2, 1);
+			continue;
+		}
+		got += (size_t)n;
+		if (got == 4) {
+			want = 4 + ((size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 | buf[3]);
+			if (want > max)
+				return -1;
+		}
+	}
+	return got == want ? (ssize_t)got : -1;
+}
+
+static int session_connect(void)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = dial();
+		/* ConnectRequest: protocol 0, lastZxidSeen 0, timeout 4000, session, password, readOnly */
 		uint8_t conn[4 + 4 + 8 + 4 + 8 + 4 + 16 + 1] = { 0 };
 		put32(conn, sizeof(conn) - 4);
 		put32(conn + 16, 4000);
+		if (have_session)
+			memcpy(conn + 20, sess_id, 8);
 		put32(conn + 28, 16);
+		if (have_session)
+			memcpy(conn + 32, sess_pw, 16);
 		send_all(fd, conn, sizeof(conn));
+		uint8_t rsp[64];
+		ssize_t n = read_frame(fd, rsp, sizeof(rsp));
+		/* ConnectResponse: protocol, timeout, session id, password (4 + 16), readOnly */
+		if (n >= 4 + 4 + 4 + 8 + 4 + 16 && (rsp[8] | rsp[9] | rsp[10] | rsp[11])) {
+			memcpy(sess_id, rsp + 12, 8);
+			memcpy(sess_pw, rsp + 24, 16);
+			have_session = true;
+			return fd;
+		}
+		close(fd);
+		have_session = false; /* closed or expired: start a new one */
+	}
+	return -1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int fd;
+	if (size && data[0] == 0xff) {
+		fd = dial();
+		send_all(fd, data + 1, size - 1);
+	} else {
+		fd = session_connect();
+		if (fd < 0)
+			abort(); /* a healthy server always grants a session */
 		size_t off = 0;
 		uint8_t *frame = malloc(65536 + 4);
 		while (off + 2 <= size) {
