@@ -46,6 +46,7 @@ struct fh {
 	struct buf content;
 	bool null_data;
 	bool ephemeral;   /* the node is an ephemeral of this mount's session */
+	int64_t session;  /* ...of this session: after expiry the node is someone else's */
 	bool replay;      /* opened by the notify thread's replay: writes are ignored */
 	uint32_t create_gen; /* opened while the file was pending_create */
 	bool page_cache;  /* read-only, small: served through the kernel's page cache */
@@ -83,7 +84,7 @@ static void fh_timer_closed(uv_handle_t *t)
 	 * this mount: the last close (also the kernel's RELEASE after kill -9)
 	 * deletes it.  If the whole mount dies, the session's expiry does.
 	 */
-	if (in->open_handles == 0 && h->ephemeral) {
+	if (in->open_handles == 0 && h->ephemeral && h->session == zkc_session_id(cfs->zk)) {
 		inode_pin(in);
 		notify_own_change(cfs, ZEV_DELETED, in->path);
 		if (zkc_delete(cfs->zk, in->path, -1, ephemeral_deleted, in) < 0)
@@ -276,6 +277,7 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 	h->ephemeral = !in->data_file && in->exists &&
 		       ((in->pending_create && (in->create_flags & ZCM_EPHEMERAL)) ||
 			(in->st.ephemeral_owner && in->st.ephemeral_owner == zkc_session_id(cfs->zk)));
+	h->session = zkc_session_id(cfs->zk);
 	if (in->pending_create)
 		h->create_gen = in->create_gen;
 	uv_timer_init(cfs->loop, &h->timer);
