@@ -113,8 +113,14 @@ static void fuse_ready(uv_poll_t *h, int status, int events)
 	struct cfs *fs = h->data;
 	uint64_t idle_since = 0;
 	(void)events;
-	if (status < 0)
+	if (status < 0) {
+		/* the FUSE channel is gone (unmounted from outside): exit */
+		log_info("coordfs", "%s was unmounted", fs->mountpoint);
+		fuse_session_exit(fs->se);
+		uv_poll_stop(h);
+		uv_stop(fs->loop);
 		return;
+	}
 	for (int i = 0; i < 256 && !fuse_session_exited(fs->se); i++) {
 		int rc = fuse_session_receive_buf(fs->se, &fs->fbuf);
 		if (rc == -EAGAIN || rc == -EINTR) {
