@@ -152,6 +152,49 @@ static void fuse_ready(uv_poll_t *h, int status, int events)
 	}
 }
 
+/*
+ * libfuse's auto_unmount watchdog (fusermount3) unmounts when our control
+ * socket closes, but only if opening the mount point then fails with
+ * ENOTCONN.  When this process dies, the kernel may release the socket
+ * before /dev/fuse: the watchdog's open() then lands on a connection that is
+ * still alive, gets ECONNABORTED once it is torn down, and leaves the mount
+ * behind (seen as an intermittent failure under load).  A guardian child
+ * holds a second copy of the socket and lets go of it a moment after we are
+ * gone, so the watchdog looks only once the connection is really dead.
+ */
+static void start_guardian(void)
+{
+	int cfd = -1, pfd[2];
+	char link[64], target[64];
+	/* Right after mounting, the only socket we hold is libfuse's control socket. */
+	for (int fd = 3; fd < 256 && cfd < 0; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0 && (target[n] = 0, !strncmp(target, "socket:", 7)))
+			cfd = fd;
+	}
+	if (cfd < 0 || pipe(pfd) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int fd = 3; fd < 4096; fd++)
+			if (fd != cfd && fd != pfd[0])
+				close(fd);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		char ch;
+		while (read(pfd[0], &ch, 1) < 0 && errno == EINTR)
+			;
+		usleep(200 * 1000);
+		_exit(0);
+	}
+	close(pfd[0]);
+	if (pid < 0)
+		close(pfd[1]);
+	/* pfd[1] stays open for our lifetime: its closing tells the guardian */
+}
+
 static uv_signal_t sigs[3];
 
 static void session_closed(void *arg)
@@ -332,6 +375,8 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (fuse_daemonize(c.foreground))
 		goto out_unmount;
+	if (!c.no_auto_unmount)
+		start_guardian();
 	/* libuv's loop must be created after the fork of daemonizing */
 	signal(SIGPIPE, SIG_IGN);
 
