@@ -167,23 +167,20 @@ size_t prep_outstanding(const struct prep *p)
 /* Undo the records a failed multi added (all carry its zxid, at the tail). */
 static void rollback(struct prep *p, struct change *mark)
 {
-	struct change *c = mark ? mark->fnext : p->head;
-	/* Restore in reverse order so each shadow becomes visible again. */
-	struct change *stack[256];
-	int n = 0;
+	/*
+	 * Undo newest first, so each shadow becomes visible again before its
+	 * own record goes: reverse the discarded tail in place, then walk it.
+	 */
+	struct change *c = mark ? mark->fnext : p->head, *rev = NULL;
 	while (c) {
 		struct change *next = c->fnext;
-		if (n == 256) {
-			/* Very large multi: fall back to a recursive-free slow path. */
-			unhash(p, c, c->shadow);
-			change_release(p, c);
-		} else {
-			stack[n++] = c;
-		}
+		c->fnext = rev;
+		rev = c;
 		c = next;
 	}
-	while (n > 0) {
-		c = stack[--n];
+	while (rev) {
+		c = rev;
+		rev = c->fnext;
 		unhash(p, c, c->shadow);
 		change_release(p, c);
 	}
@@ -325,10 +322,10 @@ static int prep_create(struct prep_op *op, int32_t type, struct jute_in *in)
 	return ZOK;
 }
 
-static int delete_node(struct prep_op *op, const char *path, const char *parent_path,
-		       struct change *parent)
+/* The speculative state of a delete: the parent loses a child, the node goes. */
+static void delete_records(struct prep_op *op, const char *path, const char *parent_path,
+			   struct change *parent)
 {
-	jute_put_string(op->out, path);
 	parent->nkids--;
 	if (op->zxid > parent->st.pzxid)
 		parent->st.pzxid = op->zxid;
@@ -336,6 +333,13 @@ static int delete_node(struct prep_op *op, const char *path, const char *parent_
 	struct change gone;
 	memset(&gone, 0, sizeof(gone));
 	add_change(op->p, path, &gone, op->zxid);
+}
+
+static int delete_node(struct prep_op *op, const char *path, const char *parent_path,
+		       struct change *parent)
+{
+	jute_put_string(op->out, path);
+	delete_records(op, path, parent_path, parent);
 	return ZOK;
 }
 
@@ -486,11 +490,9 @@ static int prep_one(struct prep_op *op, int32_t type, struct jute_in *in)
 	}
 }
 
-static void put_header(struct prep *p, const struct prep_ctx *c, int32_t type, int64_t zxid,
-		       struct buf *out)
+static void put_header(const struct prep_ctx *c, int32_t type, int64_t zxid, struct buf *out)
 {
 	struct txn_header h = { c->session_id, c->cxid, zxid, c->time, type };
-	(void)p;
 	txn_put_header(out, &h);
 }
 
@@ -537,7 +539,7 @@ static int prep_multi(struct prep *p, const struct prep_ctx *c, struct jute_in *
 	int32_t n = 0, cap = 8;
 	int32_t *errs = arena_alloc(c->arena, (size_t)cap * sizeof(*errs));
 
-	put_header(p, c, ZOP_MULTI, zxid, out);
+	put_header(c, ZOP_MULTI, zxid, out);
 	size_t count_off = out->len;
 	jute_put_int(out, 0);
 	for (;;) {
@@ -603,7 +605,7 @@ int prep_request(struct prep *p, const struct prep_ctx *c, int32_t type, struct 
 	size_t start = out->len;
 	int64_t zxid = p->last_zxid + 1;
 	struct prep_op op = { p, c, zxid, out };
-	put_header(p, c, type, zxid, out);
+	put_header(c, type, zxid, out);
 	int rc = prep_one(&op, type, in);
 	if (rc) {
 		out->len = start;
@@ -628,7 +630,7 @@ void prep_create_session(struct prep *p, const struct prep_ctx *c, int32_t timeo
 			 const uint8_t *passwd, int32_t pwlen, struct buf *out)
 {
 	int64_t zxid = ++p->last_zxid;
-	put_header(p, c, ZOP_CREATESESSION, zxid, out);
+	put_header(c, ZOP_CREATESESSION, zxid, out);
 	jute_put_int(out, timeout);
 	jute_put_buffer(out, passwd, pwlen);
 }
@@ -645,12 +647,7 @@ static void close_one(struct prep_op *op, const char *path)
 	struct change parent;
 	if (!get_record(op->p, parent_path, &parent))
 		return;
-	struct buf scratch = BUF_INIT;
-	struct buf *saved = op->out;
-	op->out = &scratch; /* the closeSession body lists nothing */
-	delete_node(op, path, parent_path, &parent);
-	op->out = saved;
-	buf_free(&scratch);
+	delete_records(op, path, parent_path, &parent); /* the closeSession body lists nothing */
 }
 
 static void close_tree_eph(void *arg, struct znode *n)
@@ -672,7 +669,7 @@ void prep_close_session(struct prep *p, const struct prep_ctx *c, struct buf *ou
 	struct close_ctx cc = { &op, c->session_id };
 	struct change *last = p->tail;
 
-	put_header(p, c, ZOP_CLOSESESSION, zxid, out);
+	put_header(c, ZOP_CLOSESESSION, zxid, out);
 	/* Ephemerals created by pending txns (visible records in the overlay)... */
 	for (struct change *ch = p->head; ch; ch = ch->fnext) {
 		if (ch->exists && ch->st.ephemeral_owner == c->session_id &&

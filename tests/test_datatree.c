@@ -189,6 +189,21 @@ static void test_prep(void)
 	put_create(&body, "/m1", 0);
 	is_int(prep_str(&p, &c, ZOP_CREATE, &body, &out, &me), ZOK, "/m1 was rolled back");
 
+	/* a failed multi of many ops on one path restores its state exactly */
+	body.len = 0;
+	for (int i = 0; i < 300; i++) {
+		jute_put_int(&body, ZOP_SETDATA); jute_put_bool(&body, false); jute_put_int(&body, -1);
+		jute_put_string(&body, "/m1"); jute_put_buffer(&body, "z", 1); jute_put_int(&body, -1);
+	}
+	jute_put_int(&body, ZOP_CREATE); jute_put_bool(&body, false); jute_put_int(&body, -1);
+	put_create(&body, "/p", 0);
+	jute_put_int(&body, -1); jute_put_bool(&body, true); jute_put_int(&body, -1);
+	is_int(prep_str(&p, &c, ZOP_MULTI, &body, &out, &me), ZNODEEXISTS, "300 setData + a failing create");
+	body.len = 0;
+	jute_put_string(&body, "/m1"); jute_put_buffer(&body, "y", 1); jute_put_int(&body, 0);
+	is_int(prep_str(&p, &c, ZOP_SETDATA, &body, &out, &me), ZOK,
+	       "after the rollback /m1 is at version 0 again");
+
 	/* sequential names come from the speculative cversion */
 	body.len = 0;
 	put_create(&body, "/p/s-", ZCM_PERSISTENT_SEQUENTIAL);
