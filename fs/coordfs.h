@@ -135,8 +135,6 @@ void inode_forget(struct cfs *fs, struct cfs_inode *in, uint64_t n);
 /* Keeps an inode alive across callbacks without a kernel reference. */
 void inode_pin(struct cfs_inode *in);
 void inode_unpin(struct cfs *fs, struct cfs_inode *in);
-/* fetch_cb that only drops the inode if unused (prefetching). */
-void inode_forget_cb(struct cfs_inode *in, int err, void *arg);
 void inode_invalidate(struct cfs_inode *in, bool node, bool kids);
 bool inode_is_dir(const struct cfs_inode *in);
 void inode_fill_attr(const struct cfs *fs, struct cfs_inode *in, struct stat *st);

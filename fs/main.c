@@ -275,8 +275,6 @@ static void on_state(struct zkclient *zk, enum zkc_state state, void *arg)
 			 "starting a new session");
 		fs->connected = false;
 		notify_resync(fs);
-		uv_timer_init(fs->loop, &renew_timer);
-		renew_timer.data = fs;
 		uv_timer_start(&renew_timer, renew_session, 0, 0);
 		break;
 	default:
@@ -391,6 +389,8 @@ int main(int argc, char **argv)
 		log_error("coordfs", "bad server list '%s'", c.servers);
 		goto out_unmount;
 	}
+	uv_timer_init(fs.loop, &renew_timer);
+	renew_timer.data = &fs;
 	add_root_watch(&fs);
 	if (notify_start(&fs))
 		goto out_unmount;

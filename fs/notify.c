@@ -449,10 +449,6 @@ void notify_watch_event(struct cfs *fs, int type, const char *path)
 	notify_inval(fs, parent);
 }
 
-struct resync_ctx {
-	struct cfs *fs;
-};
-
 static void resync_one(struct cfs_inode *in, void *arg)
 {
 	struct cfs *fs = arg;

@@ -62,31 +62,9 @@ static void list_done(struct cfs_inode *in, int err, void *arg)
 	/* A directory node's own data shows as ".data" unless a child has the name. */
 	if (in->datalen >= 0 && in->nodeid != FUSE_ROOT_ID && !has_data_name)
 		d->names[d->n++] = xstrdup(CFS_DATA_NAME);
-	/*
-	 * Warm the cache for the "ls -l" that usually follows: fetch every child
-	 * now, pipelined, instead of one round trip per lookup later.
-	 */
-	for (int32_t i = 0; i < in->nkids && i < 100000; i++) {
-		char *p = path_join(in->path, in->kids[i]);
-		struct cfs_inode *kid = inode_find_path(cfs, p, false);
-		if (!kid || !kid->have_node) {
-			kid = inode_ref_path(cfs, p, false);
-			kid->nlookup--;
-			fetch_node(cfs, kid, false, inode_forget_cb, NULL);
-		}
-		free(p);
-	}
 	memset(&fi, 0, sizeof(fi));
 	fi.fh = (uint64_t)(uintptr_t)d;
-	fi.cache_readdir = 0;
 	fuse_reply_open(req, &fi);
-}
-
-void inode_forget_cb(struct cfs_inode *in, int err, void *arg)
-{
-	(void)err;
-	(void)arg;
-	inode_forget(cfs, in, 0);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -84,10 +84,9 @@ void sessions_init(struct sessions *t, uv_loop_t *loop, int32_t tick, int64_t se
 	t->b = xcalloc(t->nb, sizeof(*t->b));
 	t->tick = tick > 0 ? tick : 2000;
 	uv_timer_init(loop, &t->timer);
-	uint64_t ms = uv_now(loop);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	t->next_id = (int64_t)(((ms << 24) >> 8) | ((uint64_t)server_id << 56));
 }
 

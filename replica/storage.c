@@ -69,9 +69,9 @@ static int load_record(void *arg, const void *rec, size_t len)
 {
 	struct server *srv = arg;
 	struct jute_in in;
-	jute_in_init(&in, (const char *)rec + 1, len - 1, &srv->arena);
 	if (len < 1)
 		return -EBADMSG;
+	jute_in_init(&in, (const char *)rec + 1, len - 1, &srv->arena);
 	char tag = *(const char *)rec;
 	int rc = 0;
 	if (tag == 'S') {
