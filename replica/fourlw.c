@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -143,15 +144,39 @@ static void mntr(struct buf *b, struct server *srv)
 	buf_printf(b, "zk_local_sessions\t0\n");
 }
 
+/* Bytes in the files of dir/version-2, as ZooKeeper's dirs and conf report. */
+static uint64_t dir_bytes(const char *dir)
+{
+	char path[1200];
+	uint64_t total = 0;
+	snprintf(path, sizeof(path), "%s/version-2", dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+static const char *log_dir_of(const struct config *c)
+{
+	return c->data_log_dir[0] ? c->data_log_dir : c->data_dir;
+}
+
 static void conf(struct buf *b, struct server *srv)
 {
 	const struct config *c = srv->cfg;
 	buf_printf(b, "clientPort=%d\n", c->client_port);
 	buf_printf(b, "clientPortAddress=%s\n", c->client_addr);
 	buf_printf(b, "dataDir=%s/version-2\n", c->data_dir);
-	buf_printf(b, "dataDirSize=0\n");
-	buf_printf(b, "dataLogDir=%s/version-2\n", c->data_log_dir[0] ? c->data_log_dir : c->data_dir);
-	buf_printf(b, "dataLogSize=0\n");
+	buf_printf(b, "dataDirSize=%" PRIu64 "\n", dir_bytes(c->data_dir));
+	buf_printf(b, "dataLogDir=%s/version-2\n", log_dir_of(c));
+	buf_printf(b, "dataLogSize=%" PRIu64 "\n", dir_bytes(log_dir_of(c)));
 	buf_printf(b, "tickTime=%d\n", c->tick_time);
 	buf_printf(b, "maxClientCnxns=%d\n", c->max_client_cnxns);
 	buf_printf(b, "minSessionTimeout=%d\n", c->min_session_timeout > 0 ? c->min_session_timeout : 2 * c->tick_time);
@@ -280,7 +305,8 @@ void fourlw_handle(struct conn *c, const char *cmd)
 		srv->stats.lat_max = srv->stats.lat_sum = srv->stats.lat_count = 0;
 		buf_printf(&b, "Server stats reset.\n");
 	} else if (!strcmp(cmd, "dirs")) {
-		buf_printf(&b, "datadir_size: 0\nlogdir_size: 0\n");
+		buf_printf(&b, "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
+			   dir_bytes(srv->cfg->data_dir), dir_bytes(log_dir_of(srv->cfg)));
 	} else {
 		buf_printf(&b, "%s is not supported by coordd.\n", cmd);
 	}
