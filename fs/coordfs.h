@@ -65,21 +65,7 @@ struct cfs_inode {
 	int create_flags;
 	uint32_t create_gen, cancelled_gen;
 	struct cfs_inode *pend_next;
-	/*
-	 * The kernel's view (kview) of a file read through the page cache:
-	 * the size and content it was last given.  While a kernel invalidation
-	 * is queued or running (inval_pending), requests are answered from this
-	 * view, so a page read never disagrees with the size the kernel holds;
-	 * if any were (served_stale), the invalidation is repeated when it
-	 * completes.  Opens wait for pending invalidations (open_waiters).
-	 */
-	int inval_pending;
-	bool served_stale;
-	bool kview_valid;
-	char *kdata;
-	int32_t kdatalen;
-	struct zk_stat kst;
-	struct open_waiter *open_waiters;
+	struct open_waiter *open_waiters; /* opens waiting for a closing writer (ops_file.c) */
 	int closing_writers;   /* handles closed after writing, RELEASE not yet here */
 	bool closing_expired;  /* ...and one of them timed out: stop waiting for them */
 	/*
@@ -137,9 +123,7 @@ void inode_pin(struct cfs_inode *in);
 void inode_unpin(struct cfs *fs, struct cfs_inode *in);
 void inode_invalidate(struct cfs_inode *in, bool node, bool kids);
 bool inode_is_dir(const struct cfs_inode *in);
-void inode_fill_attr(const struct cfs *fs, struct cfs_inode *in, struct stat *st);
-/* The kernel-facing content (see kview): latest, or the old view while invalidating. */
-void inode_kview(struct cfs_inode *in, const char **data, int32_t *len);
+void inode_fill_attr(const struct cfs *fs, const struct cfs_inode *in, struct stat *st);
 uint64_t inode_stable_ino(const struct cfs_inode *in);
 /* Child path: parent + "/" + name (malloc'd). */
 char *path_join(const char *parent, const char *name);
@@ -175,10 +159,8 @@ int notify_start(struct cfs *fs);
 void notify_stop(struct cfs *fs);
 void notify_watch_event(struct cfs *fs, int type, const char *path);
 void notify_resync(struct cfs *fs);
-/* Queue a kernel invalidation of in's attributes and pages (tracks kview). */
+/* Queue a kernel invalidation of in's attributes and pages. */
 void notify_inval(struct cfs *fs, struct cfs_inode *in);
-/* ops_file.c: run opens that waited for invalidations of in to finish */
-void file_inval_done(struct cfs_inode *in);
 /* Records a change this mount makes, so its watch event is not replayed. */
 void notify_own_change(struct cfs *fs, int type, const char *path);
 /* inotify replay (notify.c): what the notify thread is doing through the mount. */

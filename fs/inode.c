@@ -87,7 +87,7 @@ static void free_kids(struct cfs_inode *in)
 static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 {
 	if (in->nlookup || in->waiters || in->open_handles || in->pins || in->pending_create ||
-	    in->inval_pending || in->open_waiters ||
+	    in->open_waiters ||
 	    in->nodeid == FUSE_ROOT_ID ||
 	    in->fetching_node || in->fetching_kids)
 		return;
@@ -102,38 +102,8 @@ static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 	fs->count--;
 	free_kids(in);
 	free(in->data);
-	free(in->kdata);
 	free(in->path);
 	free(in);
-}
-
-/*
- * Picks what the kernel may be told about in: the latest copy, which then
- * becomes the kernel's view, or the old view while an invalidation is on its
- * way (and then that invalidation must be repeated).
- */
-static void kview_pick(struct cfs_inode *in)
-{
-	if (in->inval_pending > 0 && in->kview_valid) {
-		in->served_stale = true;
-		return;
-	}
-	if (in->kview_valid && in->kst.mzxid == in->st.mzxid && in->kdatalen == in->datalen &&
-	    in->kst.num_children == in->st.num_children && in->kst.czxid == in->st.czxid &&
-	    (in->datalen <= 0 || !memcmp(in->kdata, in->data, (size_t)in->datalen)))
-		return;
-	free(in->kdata);
-	in->kdata = in->datalen > 0 ? xmemdup(in->data, (size_t)in->datalen) : NULL;
-	in->kdatalen = in->datalen;
-	in->kst = in->st;
-	in->kview_valid = true;
-}
-
-void inode_kview(struct cfs_inode *in, const char **data, int32_t *len)
-{
-	kview_pick(in);
-	*data = in->kdata;
-	*len = in->kdatalen;
 }
 
 void inode_forget(struct cfs *fs, struct cfs_inode *in, uint64_t n)
@@ -187,18 +157,9 @@ uint64_t inode_stable_ino(const struct cfs_inode *in)
 	return x < 2 ? x + 2 : x;
 }
 
-void inode_fill_attr(const struct cfs *fs, struct cfs_inode *in, struct stat *st)
+void inode_fill_attr(const struct cfs *fs, const struct cfs_inode *in, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	if (in->have_node && in->exists && !in->pending_create)
-		kview_pick(in);
-	/* attributes from the kernel's view when it is the one that counts */
-	struct zk_stat saved = in->st;
-	int32_t saved_len = in->datalen;
-	if (in->kview_valid && in->inval_pending > 0) {
-		in->st = in->kst;
-		in->datalen = in->kdatalen;
-	}
 	st->st_ino = inode_stable_ino(in);
 	st->st_uid = fs->opt.uid;
 	st->st_gid = fs->opt.gid;
@@ -223,8 +184,6 @@ void inode_fill_attr(const struct cfs *fs, struct cfs_inode *in, struct stat *st
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
 	(void)ctime;
-	in->st = saved;
-	in->datalen = saved_len;
 }
 
 char *path_join(const char *parent, const char *name)

@@ -59,9 +59,6 @@ struct own_change {
 };
 
 struct notifier {
-	uv_async_t done_async;  /* the loop learns which invalidations completed */
-	fuse_ino_t *done;
-	size_t ndone, capdone;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -259,14 +256,6 @@ static void *notify_main(void *arg)
 		switch (it->act) {
 		case NA_INVAL_INODE:
 			rc = fuse_lowlevel_notify_inval_inode(n->se, it->ino, 0, 0);
-			pthread_mutex_lock(&n->mu);
-			if (n->ndone == n->capdone) {
-				n->capdone = n->capdone ? n->capdone * 2 : 64;
-				n->done = xrealloc(n->done, n->capdone * sizeof(*n->done));
-			}
-			n->done[n->ndone++] = it->ino;
-			pthread_mutex_unlock(&n->mu);
-			uv_async_send(&n->done_async);
 			break;
 		case NA_INVAL_ENTRY:
 			rc = fuse_lowlevel_notify_inval_entry(n->se, it->ino, it->name, strlen(it->name));
@@ -293,49 +282,14 @@ static void *notify_main(void *arg)
 	}
 }
 
-static void inval_completed(uv_async_t *a)
-{
-	struct notifier *n = a->data;
-	struct cfs *fs = cfs;
-	fuse_ino_t *ids;
-	size_t count;
-
-	pthread_mutex_lock(&n->mu);
-	ids = n->done;
-	count = n->ndone;
-	n->done = NULL;
-	n->ndone = n->capdone = 0;
-	pthread_mutex_unlock(&n->mu);
-	for (size_t i = 0; i < count; i++) {
-		struct cfs_inode *in = inode_get(fs, ids[i]);
-		if (!in || in->inval_pending <= 0)
-			continue;
-		in->inval_pending--;
-		if (in->served_stale) {
-			/* the kernel got the old view meanwhile: flush that too */
-			in->served_stale = false;
-			notify_inval(fs, in);
-		} else if (in->inval_pending == 0) {
-			in->kview_valid = false;
-			file_inval_done(in);
-		}
-		inode_forget(fs, in, 0);
-	}
-	free(ids);
-}
-
 void notify_inval(struct cfs *fs, struct cfs_inode *in)
 {
-	in->inval_pending++;
-	in->served_stale = false;
 	push(fs, NA_INVAL_INODE, in->nodeid, 0, NULL);
 }
 
 int notify_start(struct cfs *fs)
 {
 	struct notifier *n = xcalloc(1, sizeof(*n));
-	uv_async_init(fs->loop, &n->done_async, inval_completed);
-	n->done_async.data = n;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	n->se = fs->se;
@@ -355,7 +309,6 @@ void notify_stop(struct cfs *fs)
 		return;
 	push(fs, NA_STOP, 0, 0, NULL);
 	pthread_join(fs->notifier->thread, NULL);
-	uv_close((uv_handle_t *)&fs->notifier->done_async, NULL);
 }
 
 static const char *base_name(const char *path)

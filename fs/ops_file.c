@@ -49,7 +49,6 @@ struct fh {
 	int64_t session;  /* ...of this session: after expiry the node is someone else's */
 	bool replay;      /* opened by the notify thread's replay: writes are ignored */
 	uint32_t create_gen; /* opened while the file was pending_create */
-	bool page_cache;  /* read-only, small: served through the kernel's page cache */
 	bool closing;     /* a descriptor was closed after the last write (see op_flush) */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
@@ -291,19 +290,6 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 	return h;
 }
 
-/*
- * Reading through the page cache is off (0).  With keep_cache and a
- * per-inode "kernel view" (inode.c) a warm re-read cost OPEN+RELEASE and ran
- * at 0.11-0.13 of tmpfs, but with three mounts busy at once a reader on
- * another mount still saw old content padded to a newer size once
- * (fs_basic atomic_replace under make -j3): some READ can be answered after
- * the invalidation that should have ordered it.  Until that is understood,
- * every read is answered from the handle's own snapshot (direct_io);
- * PAGE_CACHE_READS switches the page-cache path back on for that work.
- */
-#define PAGE_CACHE_READS 0
-#define PAGE_CACHE_MAX (128 * 1024) /* one READ covers it: one version */
-
 static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -312,24 +298,23 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	 * EOF is where the snapshot ends, so no read mixes two versions and no
 	 * size cached by the kernel can cut or pad it.  Read-only handles skip
 	 * FLUSH (noflush; fcntl locks taken on them go at their release).
+	 *
+	 * Reading small files through the page cache instead (keep_cache, with a
+	 * per-inode "kernel view" answering from the old version while an
+	 * invalidation is on its way) ran at 0.11-0.13 of tmpfs, but under three
+	 * busy mounts a reader once saw old content padded to a newer size; it
+	 * was taken out again (commit "coordfs: small files are read through the
+	 * page cache..." has it) until that race is understood.
 	 */
-	if (PAGE_CACHE_READS && !h->writable && !h->replay && h->content.len <= PAGE_CACHE_MAX &&
-	    !h->in->pending_create) {
-		h->page_cache = true;
-		fi->keep_cache = 1;
+	fi->direct_io = 1;
+	if (!h->writable && !h->replay)
 		fi->noflush = 1;
-	} else {
-		fi->direct_io = 1;
-		if (!h->writable && !h->replay)
-			fi->noflush = 1;
-	}
 }
 
 /*
- * Opens that must wait: while a kernel invalidation of the file is on its
- * way (the kernel still holds an older version), and - bounded by
- * OPEN_WAIT_MS - while a writer on this mount has closed a descriptor after
- * writing but its RELEASE has not come yet.  The kernel sends RELEASE
+ * Opens that must wait, bounded by OPEN_WAIT_MS: while a writer on this
+ * mount has closed a descriptor after writing but its RELEASE has not come
+ * yet.  The kernel sends RELEASE
  * asynchronously and may queue it behind other background requests, so
  * "echo v > f; cat f" can deliver cat's OPEN first; waiting for the RELEASE
  * gives read-your-writes without publishing at FLUSH (which would expose the
@@ -375,8 +360,6 @@ static void waiter_timeout(uv_timer_t *t)
 {
 	struct open_waiter *w = t->data;
 	struct cfs_inode *in = w->in;
-	if (in->inval_pending > 0)
-		return; /* the invalidation's completion runs it */
 	/*
 	 * No RELEASE came: the descriptor lives on elsewhere (exec 3>f; echo >&3).
 	 * Later opens must not wait for it again, until the next close after a write.
@@ -390,7 +373,7 @@ static void waiter_timeout(uv_timer_t *t)
 /* Runs the waiting opens that may go now. */
 static void wake_opens(struct cfs_inode *in, bool ignore_writers)
 {
-	if (in->inval_pending > 0 || (!ignore_writers && in->closing_writers > 0))
+	if (!ignore_writers && in->closing_writers > 0)
 		return;
 	struct open_waiter *w = in->open_waiters;
 	in->open_waiters = NULL;
@@ -402,14 +385,9 @@ static void wake_opens(struct cfs_inode *in, bool ignore_writers)
 	}
 }
 
-void file_inval_done(struct cfs_inode *in)
-{
-	wake_opens(in, false);
-}
-
 static bool must_wait(const struct cfs_inode *in)
 {
-	return in->inval_pending > 0 || (in->closing_writers > 0 && !in->closing_expired);
+	return in->closing_writers > 0 && !in->closing_expired;
 }
 
 static void wait_open(struct cfs_inode *in, fuse_req_t req, int flags, bool replay)
@@ -627,44 +605,10 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t siz
 	fuse_reply_buf(req, data + off, n < size ? n : size);
 }
 
-struct read_ctx {
-	fuse_req_t req;
-	size_t size;
-	off_t off;
-};
-
-static void read_fetched(struct cfs_inode *in, int err, void *arg)
-{
-	struct read_ctx *rc = arg;
-	const char *data;
-	int32_t len;
-	if (err) {
-		fuse_reply_err(rc->req, err);
-	} else {
-		inode_kview(in, &data, &len);
-		reply_slice(rc->req, data, len > 0 ? (size_t)len : 0, rc->size, rc->off);
-	}
-	free(rc);
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	(void)ino;
-	if (h->page_cache) {
-		struct cfs_inode *in = h->in;
-		if (in->inval_pending > 0 && in->kview_valid) {
-			const char *data;
-			int32_t len;
-			inode_kview(in, &data, &len);
-			return reply_slice(req, data, len > 0 ? (size_t)len : 0, size, off);
-		}
-		struct read_ctx *rc = xcalloc(1, sizeof(*rc));
-		rc->req = req;
-		rc->size = size;
-		rc->off = off;
-		return fetch_node(cfs, in, false, read_fetched, rc);
-	}
 	reply_slice(req, h->content.data, h->content.len, size, off);
 }
 
@@ -746,9 +690,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		free(in->data);
 		in->datalen = h->null_data ? -1 : (int32_t)h->content.len;
 		in->data = h->content.len ? xmemdup(h->content.data, h->content.len) : NULL;
-		/* page-cache readers here must not keep the old version */
-		if (!in->pending_create)
-			notify_inval(cfs, in);
 		commit(h);
 	}
 	if (was_closing)
