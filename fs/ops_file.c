@@ -303,7 +303,7 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	 * per-inode "kernel view" answering from the old version while an
 	 * invalidation is on its way) ran at 0.11-0.13 of tmpfs, but under three
 	 * busy mounts a reader once saw old content padded to a newer size; it
-	 * was taken out again (commit "coordfs: small files are read through the
+	 * was taken out again (commit 183db3f, "coordfs: small files are read through the
 	 * page cache..." has it) until that race is understood.
 	 */
 	fi->direct_io = 1;
