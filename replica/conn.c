@@ -849,6 +849,11 @@ static void handle_connect(struct conn *c, const char *frame, size_t len)
 		conn_close(c, "malformed connect");
 		return;
 	}
+	if (!server_serving(srv)) {
+		/* ZooKeeper: "ZooKeeperServer not running"; the client tries another */
+		conn_close(c, "not serving: no quorum");
+		return;
+	}
 	if (last_zxid > srv->dt.last_zxid) {
 		/* Single system image: never let a client go back in time. */
 		log_info("conn", "refusing session request for client %s as it has seen zxid 0x%llx "

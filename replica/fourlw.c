@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "server.h"
 #include "xalloc.h"
 
@@ -38,9 +39,9 @@ bool fourlw_is_command(const void *p, size_t n)
 	return false;
 }
 
-static const char *mode(void)
+static const char *mode(const struct server *srv)
 {
-	return "standalone";
+	return srv->cl ? cluster_mode(srv->cl) : "standalone";
 }
 
 static const char *op_abbrev(int32_t op)
@@ -98,7 +99,7 @@ static void put_server_stats(struct buf *b, struct server *srv)
 	buf_printf(b, "Connections: %zu\n", srv->nconns);
 	buf_printf(b, "Outstanding: %zu\n", srv->npending);
 	buf_printf(b, "Zxid: 0x%" PRIx64 "\n", (uint64_t)srv->dt.last_zxid);
-	buf_printf(b, "Mode: %s\n", mode());
+	buf_printf(b, "Mode: %s\n", mode(srv));
 	buf_printf(b, "Node count: %zu\n", node_count(srv));
 }
 
@@ -120,7 +121,11 @@ static void mntr(struct buf *b, struct server *srv)
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	buf_printf(b, "zk_version\t%s\n", VERSION_LINE);
-	buf_printf(b, "zk_server_state\t%s\n", mode());
+	buf_printf(b, "zk_server_state\t%s\n", mode(srv));
+	if (srv->cl && srv->cl->role == ROLE_LEADING) {
+		buf_printf(b, "zk_learners\t%d\n", leader_learners(srv->cl, false));
+		buf_printf(b, "zk_synced_followers\t%d\n", leader_learners(srv->cl, true));
+	}
 	buf_printf(b, "zk_avg_latency\t%.4f\n",
 		   st->lat_count ? (double)st->lat_sum / (double)st->lat_count : 0.0);
 	buf_printf(b, "zk_max_latency\t%" PRId64 "\n", st->lat_max);
@@ -251,6 +256,10 @@ void fourlw_handle(struct conn *c, const char *cmd)
 	c->packets_in = 1; /* the command itself, as ZooKeeper counts it */
 	if (!config_4lw_allowed(srv->cfg, cmd)) {
 		buf_printf(&b, "%s is not executed because it is not in the whitelist.\n", cmd);
+	} else if (!server_serving(srv) && strcmp(cmd, "ruok") && strcmp(cmd, "conf") &&
+		   strcmp(cmd, "envi") && strcmp(cmd, "isro")) {
+		/* ZooKeeper answers this while it has no quorum */
+		buf_printf(&b, "This ZooKeeper instance is not currently serving requests\n");
 	} else if (!strcmp(cmd, "ruok")) {
 		buf_printf(&b, "imok");
 	} else if (!strcmp(cmd, "srvr")) {

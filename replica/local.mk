@@ -11,16 +11,21 @@ noinst_LIBRARIES += %D%/libstorage.a
 noinst_LIBRARIES += %D%/libreplica.a
 %C%_libreplica_a_SOURCES = \
 	%D%/acl.c %D%/acl.h \
+	%D%/cluster.c %D%/cluster.h \
 	%D%/conn.c \
+	%D%/election.c \
 	%D%/datatree.c %D%/datatree.h \
 	%D%/faultinject.c %D%/faultinject.h \
 	%D%/fourlw.c \
+	%D%/history.c %D%/history.h \
+	%D%/peerlink.c %D%/peerlink.h \
 	%D%/prep.c %D%/prep.h \
 	%D%/server.c %D%/server.h \
 	%D%/session.c %D%/session.h \
 	%D%/storage.c \
 	%D%/txn.c %D%/txn.h \
 	%D%/watch.c %D%/watch.h \
+	%D%/zab_follower.c %D%/zab_leader.c \
 	%D%/zoocfg.c %D%/zoocfg.h \
 	# end
 %C%_libreplica_a_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(OPENSSL_CFLAGS)

@@ -103,5 +103,11 @@ int main(int argc, char **argv)
 	uv_run(loop, UV_RUN_NOWAIT);
 	txnlog_close(srv.log);
 	log_info("main", "stopped at zxid 0x%llx", (unsigned long long)srv.dt.last_zxid);
+	if (srv.reexec) {
+		/* a replica that received a snapshot loads it like after a crash */
+		execv("/proc/self/exe", argv);
+		log_err(-errno, "main", "cannot restart %s", argv[0]);
+		return 1;
+	}
 	return 0;
 }

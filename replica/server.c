@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "server.h"
 #include "txn.h"
@@ -33,6 +34,7 @@ int64_t server_now_us(void)
 
 /* ---- pending items ---- */
 
+/* A new item; it counts against c's outstanding requests (FIFO) from now. */
 static struct pending *pending_new(struct server *srv, struct conn *c, int32_t xid, int32_t type)
 {
 	struct pending *p = srv->pfree;
@@ -52,18 +54,18 @@ static struct pending *pending_new(struct server *srv, struct conn *c, int32_t x
 	p->merr.n = 0;
 	p->merr.errs = NULL;
 	p->sync_path = NULL;
+	p->origin = 0;
 	p->zxid = srv->prep.last_zxid;
+	if (c) {
+		c->pending++;
+		c->refs++;
+	}
 	return p;
 }
 
-static void pending_free(struct server *srv, struct pending *p)
+/* Lets go of the item's connection (it gets no reply). */
+static void pending_detach(struct server *srv, struct pending *p)
 {
-	free(p->merr.errs);
-	free(p->sync_path);
-	p->merr.errs = NULL;
-	p->sync_path = NULL;
-	if (p->txn.cap > 64 * 1024)
-		buf_free(&p->txn); /* do not keep big setData buffers around */
 	if (p->conn) {
 		p->conn->pending--;
 		struct conn *c = p->conn;
@@ -77,18 +79,35 @@ static void pending_free(struct server *srv, struct pending *p)
 			conn_resume(c);
 		conn_unref(c);
 	}
+}
+
+static void pending_free(struct server *srv, struct pending *p)
+{
+	free(p->merr.errs);
+	free(p->sync_path);
+	p->merr.errs = NULL;
+	p->sync_path = NULL;
+	if (p->txn.cap > 64 * 1024)
+		buf_free(&p->txn); /* do not keep big setData buffers around */
+	pending_detach(srv, p);
 	p->next = srv->pfree;
 	srv->pfree = p;
+}
+
+struct pending *server_pending_new(struct server *srv, struct conn *c, int32_t xid, int32_t type)
+{
+	return pending_new(srv, c, xid, type);
+}
+
+void server_pending_free(struct server *srv, struct pending *p)
+{
+	pending_free(srv, p);
 }
 
 static void release(struct server *srv);
 
 static void enqueue(struct server *srv, struct pending *p)
 {
-	if (p->conn) {
-		p->conn->pending++;
-		p->conn->refs++;
-	}
 	if (srv->ptail)
 		srv->ptail->next = p;
 	else
@@ -115,8 +134,15 @@ static void hook_session_closed(void *arg, int64_t id)
 	if (!s)
 		return;
 	if (s->conn) {
-		s->conn->session = NULL;
+		struct conn *c = s->conn;
+		c->session = NULL;
 		s->conn = NULL;
+		/*
+		 * Closed by someone else than its own connection: expired by the
+		 * leader while the client is connected here (a follower).
+		 */
+		if (!s->closing)
+			conn_close_after_flush(c);
 	}
 	session_remove(&srv->sessions, id);
 }
@@ -133,8 +159,11 @@ const struct txn_hooks *server_txn_hooks(struct server *srv)
 static void release(struct server *srv)
 {
 	struct pending *p;
+	int64_t limit = srv->durable_zxid;
 
-	while ((p = srv->phead) != NULL && p->zxid <= srv->durable_zxid) {
+	if (srv->cl && srv->commit_zxid < limit)
+		limit = srv->commit_zxid;
+	while ((p = srv->phead) != NULL && p->zxid <= limit) {
 		struct txn_result res;
 		bool applied = false;
 
@@ -156,7 +185,24 @@ static void release(struct server *srv)
 		arena_reset(&srv->arena);
 		pending_free(srv, p);
 	}
+	if (srv->cl) {
+		history_trim(&srv->cl->hist, srv->dt.last_zxid);
+		if (!srv->cl->serving)
+			return; /* snapshot only states a quorum has committed and served */
+	}
 	storage_maybe_snapshot(srv);
+}
+
+bool server_serving(const struct server *srv)
+{
+	return !srv->cl || srv->cl->serving;
+}
+
+void server_commit(struct server *srv, int64_t zxid)
+{
+	if (zxid > srv->commit_zxid)
+		srv->commit_zxid = zxid;
+	release(srv);
 }
 
 /*
@@ -171,6 +217,23 @@ static void on_durable(void *arg, uint64_t durable, int status)
 	srv->stats.fsyncs++;
 	if ((int64_t)durable > srv->durable_zxid)
 		srv->durable_zxid = (int64_t)durable;
+	if (srv->cl) {
+		if (status == 0) {
+			cluster_on_durable(srv->cl, srv->durable_zxid);
+			release(srv);
+			return;
+		}
+		srv->stats.log_errors++;
+		log_err(status, "txnlog", "could not persist transactions after 0x%llx",
+			(unsigned long long)srv->durable_zxid);
+		if (txnlog_is_broken(srv->log) && txnlog_reset_broken(srv->log) < 0) {
+			/* like a crash: the quorum has the data, restart recovers */
+			log_error("txnlog", "the log cannot be repaired; exiting");
+			exit(1);
+		}
+		cluster_log_failed(srv->cl);
+		return;
+	}
 	release(srv);
 	if (status == 0)
 		return;
@@ -229,7 +292,15 @@ static int append(struct server *srv, struct pending *p)
 		return rc;
 	}
 	srv->log_broken = false;
+	if (srv->cl)
+		cluster_on_append(srv->cl, p->zxid, p->txn.data, p->txn.len, p->origin);
 	return 0;
+}
+
+/* A follower sends its clients' writes to the leader. */
+static bool forwarding(const struct server *srv)
+{
+	return srv->cl && srv->cl->role == ROLE_FOLLOWING;
 }
 
 static struct prep_ctx ctx_for(struct server *srv, struct conn *c, int64_t sid, int32_t xid)
@@ -245,6 +316,10 @@ int server_submit_write(struct server *srv, struct conn *c, int32_t xid, int32_t
 	struct change *mark = prep_mark(&srv->prep);
 	int64_t before = srv->prep.last_zxid;
 
+	if (forwarding(srv)) {
+		cluster_forward(srv->cl, p, c->sid, type, in->p + in->off, in->len - in->off, c);
+		return 0;
+	}
 	if (!c->session || c->session->closing) {
 		p->err = ZSESSIONEXPIRED;
 	} else {
@@ -285,6 +360,14 @@ int server_submit_session(struct server *srv, struct conn *c, int32_t timeout)
 
 	c->sid = sid;
 	c->timeout = timeout;
+	if (forwarding(srv)) {
+		struct buf body = BUF_INIT;
+		jute_put_int(&body, timeout);
+		jute_put_buffer(&body, pw, sizeof(pw));
+		cluster_forward(srv->cl, p, sid, ZOP_CREATESESSION, body.data, body.len, c);
+		buf_free(&body);
+		return 0;
+	}
 	prep_create_session(&srv->prep, &ctx, timeout, pw, sizeof(pw), &p->txn);
 	p->zxid = srv->prep.last_zxid;
 	p->has_txn = true;
@@ -298,9 +381,10 @@ int server_submit_session(struct server *srv, struct conn *c, int32_t timeout)
 	return 0;
 }
 
-static void submit_close(struct server *srv, struct conn *c, int64_t sid, int32_t xid)
+static void submit_close(struct server *srv, struct conn *c, int64_t sid, int32_t xid, int origin)
 {
 	struct pending *p = pending_new(srv, c, xid, ZOP_CLOSESESSION);
+	p->origin = origin;
 	struct prep_ctx ctx = ctx_for(srv, NULL, sid, xid);
 	struct change *mark = prep_mark(&srv->prep);
 	int64_t before = srv->prep.last_zxid;
@@ -323,13 +407,20 @@ static void submit_close(struct server *srv, struct conn *c, int64_t sid, int32_
 
 void server_submit_close(struct server *srv, struct conn *c, int32_t xid)
 {
+	if (forwarding(srv)) {
+		if (c->session)
+			c->session->closing = true; /* its end is ours, not an expiry */
+		struct pending *p = pending_new(srv, c, xid, ZOP_CLOSESESSION);
+		cluster_forward(srv->cl, p, c->sid, ZOP_CLOSESESSION, NULL, 0, c);
+		return;
+	}
 	if (!c->session || c->session->closing) {
 		struct pending *p = pending_new(srv, c, xid, ZOP_CLOSESESSION);
 		enqueue(srv, p); /* already going: just answer in order */
 		return;
 	}
 	c->session->closing = true;
-	submit_close(srv, c, c->sid, xid);
+	submit_close(srv, c, c->sid, xid, 0);
 }
 
 void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path,
@@ -338,7 +429,152 @@ void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const c
 	struct pending *p = pending_new(srv, c, xid, ZOP_SYNC);
 	p->err = err;
 	p->sync_path = path ? xstrdup(path) : NULL;
+	if (forwarding(srv)) {
+		/* the leader answers once it has sent us all it proposed before */
+		struct buf body = BUF_INIT;
+		if (err == ZOK)
+			jute_put_string(&body, path);
+		cluster_forward(srv->cl, p, c->sid, ZOP_SYNC, body.data, body.len, c);
+		buf_free(&body);
+		return;
+	}
 	enqueue(srv, p);
+}
+
+int server_remote_request(struct server *srv, int origin, int64_t sid, int32_t cxid,
+			  int32_t type, const struct auth_info *auth, struct jute_in *in,
+			  struct multi_err *merr)
+{
+	struct session *s = session_find(&srv->sessions, sid);
+	struct prep_ctx ctx = { sid, cxid, server_now_ms(), auth, &srv->arena };
+	struct pending *p;
+	int64_t before = srv->prep.last_zxid;
+
+	merr->n = 0;
+	merr->errs = NULL;
+	switch (type) {
+	case ZOP_SYNC:
+		return ZOK;
+	case ZOP_CREATESESSION: {
+		int32_t timeout = jute_get_int(in);
+		int32_t pwlen;
+		const char *pw = jute_get_buffer(in, &pwlen);
+		if (in->err || pwlen != SESSION_PASSWD_LEN)
+			return ZMARSHALLINGERROR;
+		if (s)
+			return ZSESSIONEXPIRED; /* ids are unique: a replay, not ours to redo */
+		p = pending_new(srv, NULL, cxid, ZOP_CREATESESSION);
+		p->origin = origin;
+		prep_create_session(&srv->prep, &ctx, timeout, (const uint8_t *)pw, pwlen, &p->txn);
+		p->zxid = srv->prep.last_zxid;
+		p->has_txn = true;
+		if (append(srv, p) < 0) {
+			srv->prep.last_zxid = before;
+			pending_free(srv, p);
+			return ZSYSTEMERROR;
+		}
+		enqueue(srv, p);
+		return 1;
+	}
+	case ZOP_CLOSESESSION:
+		if (!s || s->closing)
+			return ZOK; /* already gone or going: answer in order */
+		session_touch(&srv->sessions, s);
+		s->closing = true;
+		submit_close(srv, NULL, sid, cxid, origin);
+		return srv->ptail && srv->ptail->has_txn ? 1 : ZSYSTEMERROR;
+	default:
+		break;
+	}
+	if (!s || s->closing)
+		return ZSESSIONEXPIRED;
+	session_touch(&srv->sessions, s);
+	struct change *mark = prep_mark(&srv->prep);
+	p = pending_new(srv, NULL, cxid, type);
+	p->origin = origin;
+	int rc = prep_request(&srv->prep, &ctx, type, in, &p->txn, merr);
+	if (rc == ZOK) {
+		p->zxid = srv->prep.last_zxid;
+		p->has_txn = true;
+		if (append(srv, p) < 0) {
+			prep_rollback(&srv->prep, mark, before);
+			rc = ZSYSTEMERROR;
+		}
+	}
+	arena_reset(&srv->arena);
+	if (rc != ZOK) {
+		pending_free(srv, p);
+		return rc;
+	}
+	enqueue(srv, p);
+	return 1;
+}
+
+int server_follower_txn(struct server *srv, struct pending *p, int64_t zxid, const void *txn,
+			size_t len)
+{
+	if (!p)
+		p = pending_new(srv, NULL, 0, 0);
+	p->zxid = zxid;
+	p->has_txn = true;
+	p->txn.len = 0;
+	buf_append(&p->txn, txn, len);
+	if (append(srv, p) < 0) {
+		pending_free(srv, p);
+		return -EIO;
+	}
+	enqueue(srv, p);
+	return 0;
+}
+
+void server_follower_result(struct server *srv, struct pending *p, int64_t after)
+{
+	int64_t tail = srv->ptail ? srv->ptail->zxid : srv->dt.last_zxid;
+	p->zxid = after > tail ? after : tail;
+	enqueue(srv, p);
+}
+
+static void clear_closing(void *arg, struct session *s)
+{
+	(void)arg;
+	s->closing = false;
+}
+
+void server_unserve(struct server *srv, int64_t keep_upto)
+{
+	while (srv->conns)
+		conn_close(srv->conns, "this server left the quorum");
+	struct pending *keep = NULL, **kt = &keep, *p;
+	srv->ptail = NULL;
+	while ((p = srv->phead) != NULL) {
+		srv->phead = p->next;
+		if (p->has_txn && (keep_upto < 0 || p->zxid <= keep_upto)) {
+			pending_detach(srv, p);
+			p->next = NULL;
+			*kt = p;
+			kt = &p->next;
+			srv->ptail = p;
+		} else {
+			srv->npending--;
+			pending_free(srv, p);
+		}
+	}
+	srv->phead = keep;
+	prep_abort_all(&srv->prep, srv->prep.last_zxid);
+	sessions_stop_expiry(&srv->sessions);
+	/* closes in flight may not happen: the next leader decides */
+	sessions_foreach(&srv->sessions, clear_closing, NULL);
+}
+
+int server_replayed_txn(struct server *srv, int64_t zxid, const void *txn, size_t len)
+{
+	struct pending *p = pending_new(srv, NULL, 0, 0);
+	p->zxid = zxid;
+	p->has_txn = true;
+	buf_append(&p->txn, txn, len);
+	history_push(&srv->cl->hist, zxid, txn, len);
+	enqueue(srv, p);
+	return 0;
 }
 
 static void expire_session(struct sessions *t, struct session *s)
@@ -353,7 +589,7 @@ static void expire_session(struct sessions *t, struct session *s)
 		c->session = NULL;
 		conn_close(c, "session expired");
 	}
-	submit_close(srv, NULL, s->id, 0);
+	submit_close(srv, NULL, s->id, 0, 0);
 }
 
 /* ---- container and TTL reaper (ContainerManager) ---- */
@@ -388,6 +624,9 @@ static void reaper_cb(uv_timer_t *h)
 {
 	struct server *srv = container_of(h, struct server, reaper);
 	int64_t now = server_now_ms();
+
+	if (srv->cl && !(srv->cl->role == ROLE_LEADING && srv->cl->serving))
+		return; /* the leader reaps, through txns */
 	int64_t budget = (int64_t)srv->cfg->container_max_per_minute * srv->cfg->container_check_ms / 60000;
 	char **paths = NULL;
 	size_t n = 0, cap = 0;
@@ -452,19 +691,30 @@ int server_init(struct server *srv, uv_loop_t *loop, struct config *cfg)
 	sessions_init(&srv->sessions, loop, cfg->tick_time, cfg->myid);
 	srv->sessions.data = srv;
 	srv->sessions.expire = expire_session;
+	if (cfg->nservers >= 2) {
+		srv->cl = xcalloc(1, sizeof(*srv->cl));
+		if ((rc = cluster_init(srv->cl, srv)) < 0)
+			return rc;
+	}
 	if ((rc = storage_recover(srv)) < 0)
 		return rc;
 	prep_init(&srv->prep, &srv->dt);
 	srv->prep.extended_types = cfg->extended_types;
 	srv->durable_zxid = srv->dt.last_zxid;
+	if ((int64_t)txnlog_last_zxid(srv->log) > srv->durable_zxid)
+		srv->durable_zxid = (int64_t)txnlog_last_zxid(srv->log);
+	srv->commit_zxid = srv->dt.last_zxid;
 	txnlog_set_durable_cb(srv->log, on_durable, srv);
 	uv_prepare_init(loop, &srv->prepare);
 	uv_prepare_start(&srv->prepare, prepare_cb);
 	uv_timer_init(loop, &srv->reaper);
 	uv_timer_start(&srv->reaper, reaper_cb, (uint64_t)cfg->container_check_ms,
 		       (uint64_t)cfg->container_check_ms);
-	sessions_start_expiry(&srv->sessions);
+	if (!srv->cl)
+		sessions_start_expiry(&srv->sessions);
 	storage_start_purge(srv);
+	if (srv->cl && (rc = cluster_start(srv->cl)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -492,6 +742,8 @@ int server_listen(struct server *srv)
 void server_stop(struct server *srv)
 {
 	srv->stopping = true;
+	if (srv->cl)
+		cluster_stop(srv->cl);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	while (srv->conns)
 		conn_close(srv->conns, "shutdown");

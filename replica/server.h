@@ -19,7 +19,12 @@
  *            end of the loop iteration
  *
  * Standalone is a quorum of one: "durable on my disk" is the commit rule.
- * Replication replaces that rule with "acknowledged by a quorum".
+ * In an ensemble (cluster.h) the rule is "acknowledged by a quorum": the
+ * leader learns it from its followers' ACKs, a follower from the leader's
+ * COMMITs, and an item is released once it is both committed and durable
+ * here.  A follower runs the same pipeline minus prep: it forwards writes
+ * to the leader, logs the PROPOSALs the leader sends, and releases them
+ * (with its own clients' replies) as they commit.
  *
  * Invariants:
  * (1) The tree only ever contains durable transactions; a reply or watch
@@ -99,6 +104,7 @@ struct pending {
 	struct buf txn;
 	struct multi_err merr; /* errs malloc'd */
 	char *sync_path;
+	int origin;        /* server id whose client asked (cluster), 0 here */
 };
 
 struct server_stats {
@@ -135,6 +141,9 @@ struct server {
 	struct arena arena;
 	struct server_stats stats;
 	int64_t durable_zxid; /* the log says everything up to here is on disk */
+	int64_t commit_zxid;  /* a quorum has it (standalone: = durable_zxid) */
+	struct cluster *cl;   /* NULL when standalone */
+	bool reexec;          /* restart the process (after a SNAP sync) */
 	int64_t txns_since_snap;
 	int64_t snap_threshold;
 	int snap_pid;
@@ -156,6 +165,31 @@ void server_submit_close(struct server *srv, struct conn *c, int32_t xid);
 void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const char *path,
 			int32_t err);
 int64_t server_now_ms(void);
+
+/* Replication (cluster.h) drives the pipeline through these. */
+/* Clients may be served (standalone, or a replica in a working quorum). */
+bool server_serving(const struct server *srv);
+/* Sets the commit point and releases what it allows. */
+void server_commit(struct server *srv, int64_t zxid);
+/* Leader: a request forwarded by server `origin`.  Returns ZOK when it made a
+ * txn (queued and proposed), else its error (merr for a multi). */
+int server_remote_request(struct server *srv, int origin, int64_t sid, int32_t cxid,
+			  int32_t type, const struct auth_info *auth, struct jute_in *in,
+			  struct multi_err *merr);
+/* Follower: log and queue a proposal; p is our forwarded request it answers,
+ * or NULL.  Returns 0 or -errno (the log refused it). */
+int server_follower_txn(struct server *srv, struct pending *p, int64_t zxid, const void *txn,
+			size_t len);
+/* Follower: queue the reply p of a request that made no txn, after zxid. */
+void server_follower_result(struct server *srv, struct pending *p, int64_t after);
+/* Leaving the serving state: every client connection is closed, replies
+ * and forwarded requests are dropped; logged txns stay queued, uncommitted,
+ * except those above keep_upto (-1: keep all). */
+void server_unserve(struct server *srv, int64_t keep_upto);
+/* Recovery of a replica: a logged txn, queued uncommitted. */
+int server_replayed_txn(struct server *srv, int64_t zxid, const void *txn, size_t len);
+struct pending *server_pending_new(struct server *srv, struct conn *c, int32_t xid, int32_t type);
+void server_pending_free(struct server *srv, struct pending *p);
 /* Session bookkeeping done when createSession/closeSession txns apply. */
 const struct txn_hooks *server_txn_hooks(struct server *srv);
 int64_t server_now_us(void);
@@ -177,6 +211,11 @@ void conn_reply_txn(struct conn *c, struct pending *p, const struct txn_result *
 int storage_recover(struct server *srv);
 void storage_maybe_snapshot(struct server *srv);
 int storage_take_snapshot(struct server *srv);
+/* Every snapshot record of the current state (sessions, then znodes parents
+ * first), as the snapshot file holds them; stops at emit's non-zero return. */
+int storage_serialize(struct server *srv, int (*emit)(void *arg, const void *rec, size_t len),
+		      void *arg);
+void storage_snap_dir(const struct server *srv, char *out, size_t n);
 /* Starts the autopurge.purgeInterval timer (no-op when 0). */
 void storage_start_purge(struct server *srv);
 

@@ -48,6 +48,7 @@ static void wheel_add(struct sessions *t, struct session *s)
 
 void session_touch(struct sessions *t, struct session *s)
 {
+	s->touched = true;
 	if (s->closing)
 		return;
 	int64_t when = round_up(t, now_ms(t) + s->timeout);
@@ -99,6 +100,12 @@ void sessions_start_expiry(struct sessions *t)
 		for (struct session *s = t->b[i]; s; s = s->hnext)
 			session_touch(t, s);
 	uv_timer_start(&t->timer, tick_cb, (uint64_t)(t->next_expiry - now), (uint64_t)t->tick);
+}
+
+void sessions_stop_expiry(struct sessions *t)
+{
+	t->expiring = false;
+	uv_timer_stop(&t->timer);
 }
 
 struct session *session_find(const struct sessions *t, int64_t id)

@@ -36,6 +36,7 @@ struct session {
 	struct session *wnext, *wprev;
 	struct conn *conn; /* the connection that owns it now, or NULL */
 	bool closing;
+	bool touched;      /* activity since the last ping to the leader */
 };
 
 struct sessions;
@@ -58,6 +59,9 @@ struct sessions {
 void sessions_init(struct sessions *t, uv_loop_t *loop, int32_t tick, int64_t server_id);
 /* Start expiring (leader/standalone): every session gets a full timeout. */
 void sessions_start_expiry(struct sessions *t);
+
+/* Stop expiring (a leader stepping down). */
+void sessions_stop_expiry(struct sessions *t);
 
 struct session *session_find(const struct sessions *t, int64_t id);
 /* Called when a createSession txn is applied. */

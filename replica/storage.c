@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "faultinject.h"
 #include "log.h"
 #include "server.h"
@@ -52,7 +53,7 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
-static void snap_dir(const struct server *srv, char *out, size_t n)
+void storage_snap_dir(const struct server *srv, char *out, size_t n)
 {
 	snprintf(out, n, "%s/version-2", srv->cfg->data_dir);
 }
@@ -112,6 +113,9 @@ static int load_record(void *arg, const void *rec, size_t len)
 static int replay_record(void *arg, uint64_t zxid, const void *rec, size_t len)
 {
 	struct server *srv = arg;
+	/* A replica does not know which of its logged txns are committed. */
+	if (srv->cl)
+		return server_replayed_txn(srv, (int64_t)zxid, rec, len);
 	int rc = txn_apply(&srv->dt, server_txn_hooks(srv), rec, len, NULL, &srv->arena);
 	arena_reset(&srv->arena);
 	if (rc)
@@ -126,7 +130,7 @@ int storage_recover(struct server *srv)
 	uint64_t zxid = 0, last = 0;
 	int rc;
 
-	snap_dir(srv, sdir, sizeof(sdir));
+	storage_snap_dir(srv, sdir, sizeof(sdir));
 	log_dir(srv, ldir, sizeof(ldir));
 	if ((rc = mkdirs(sdir)) || (rc = mkdirs(ldir))) {
 		log_err(rc, "storage", "create data directories %s, %s", sdir, ldir);
@@ -148,6 +152,9 @@ int storage_recover(struct server *srv)
 		log_err(rc, "storage", "no usable snapshot in %s; refusing to start empty", sdir);
 		return rc;
 	}
+	if (srv->cl)
+		history_init(&srv->cl->hist, srv->dt.last_zxid, (size_t)srv->cfg->commit_log_count,
+			     (size_t)srv->cfg->commit_log_bytes);
 	if ((rc = txnlog_open(&srv->log, ldir, srv->loop, faultinject_txnlog_ops()))) {
 		log_err(rc, "storage", "open transaction log in %s", ldir);
 		return rc;
@@ -169,7 +176,8 @@ int storage_recover(struct server *srv)
 /* ---- writing snapshots (in the child) ---- */
 
 struct snap_ctx {
-	struct snapfile_writer *w;
+	int (*emit)(void *arg, const void *rec, size_t len);
+	void *arg;
 	struct buf b;
 	int rc;
 };
@@ -184,7 +192,7 @@ static void snap_session(void *arg, struct session *s)
 	jute_put_long(&sc->b, s->id);
 	jute_put_int(&sc->b, s->timeout);
 	jute_put_buffer(&sc->b, s->passwd, SESSION_PASSWD_LEN);
-	sc->rc = snapfile_write(sc->w, sc->b.data, sc->b.len);
+	sc->rc = sc->emit(sc->arg, sc->b.data, sc->b.len);
 }
 
 static void snap_node(void *arg, struct znode *n)
@@ -206,22 +214,35 @@ static void snap_node(void *arg, struct znode *n)
 	jute_put_int(&sc->b, n->st.aversion);
 	jute_put_long(&sc->b, n->st.ephemeral_owner);
 	jute_put_long(&sc->b, n->st.pzxid);
-	sc->rc = snapfile_write(sc->w, sc->b.data, sc->b.len);
+	sc->rc = sc->emit(sc->arg, sc->b.data, sc->b.len);
+}
+
+int storage_serialize(struct server *srv, int (*emit)(void *arg, const void *rec, size_t len),
+		      void *arg)
+{
+	struct snap_ctx sc = { emit, arg, BUF_INIT, 0 };
+	sessions_foreach(&srv->sessions, snap_session, &sc);
+	datatree_walk(&srv->dt, snap_node, &sc);
+	buf_free(&sc.b);
+	return sc.rc;
+}
+
+static int emit_to_file(void *arg, const void *rec, size_t len)
+{
+	return snapfile_write(arg, rec, len);
 }
 
 static int write_snapshot(struct server *srv, const char *dir)
 {
-	struct snap_ctx sc = { NULL, BUF_INIT, 0 };
-	int rc = snapfile_create(&sc.w, dir, (uint64_t)srv->dt.last_zxid);
+	struct snapfile_writer *w;
+	int rc = snapfile_create(&w, dir, (uint64_t)srv->dt.last_zxid);
 	if (rc)
 		return rc;
-	sessions_foreach(&srv->sessions, snap_session, &sc);
-	datatree_walk(&srv->dt, snap_node, &sc);
-	if (sc.rc) {
-		snapfile_abort(sc.w);
-		return sc.rc;
+	if ((rc = storage_serialize(srv, emit_to_file, w))) {
+		snapfile_abort(w);
+		return rc;
 	}
-	return snapfile_commit(sc.w);
+	return snapfile_commit(w);
 }
 
 /*
@@ -239,7 +260,7 @@ static void purge_work(uv_work_t *req)
 	struct server *srv = job->srv;
 	char sdir[1200], ldir[1200];
 	uint64_t oldest = 0;
-	snap_dir(srv, sdir, sizeof(sdir));
+	storage_snap_dir(srv, sdir, sizeof(sdir));
 	log_dir(srv, ldir, sizeof(ldir));
 	int n = snapfile_purge(sdir, srv->cfg->autopurge_retain, &oldest);
 	if (n < 0)
@@ -323,7 +344,7 @@ int storage_take_snapshot(struct server *srv)
 	/* New records go to a new log file, so files before it can be purged later. */
 	if ((rc = txnlog_roll(srv->log)) < 0)
 		log_warn_err(rc, "storage", "rolling the transaction log");
-	snap_dir(srv, sdir, sizeof(sdir));
+	storage_snap_dir(srv, sdir, sizeof(sdir));
 	srv->snap_zxid = srv->dt.last_zxid;
 	pid_t pid = fork();
 	if (pid < 0) {

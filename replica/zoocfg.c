@@ -30,6 +30,8 @@ void config_defaults(struct config *c)
 	c->container_max_per_minute = 10000;
 	c->global_outstanding_limit = 1000;
 	c->force_sync = true;
+	c->commit_log_count = 20000;
+	c->commit_log_bytes = 64 << 20;
 }
 
 static char *trim(char *s)
@@ -164,6 +166,10 @@ int config_load(struct config *c, const char *path)
 			rc = parse_int(path, n, k, v, &c->container_check_ms);
 		else if (!strcmp(k, "znode.container.maxPerMinute"))
 			rc = parse_int(path, n, k, v, &c->container_max_per_minute);
+		else if (!strcmp(k, "commitLogCount"))
+			rc = parse_int(path, n, k, v, &c->commit_log_count);
+		else if (!strcmp(k, "commitLogBytes"))
+			rc = parse_int(path, n, k, v, &c->commit_log_bytes);
 		else if (!strcmp(k, "globalOutstandingLimit"))
 			rc = parse_int(path, n, k, v, &c->global_outstanding_limit);
 		else if (!strncmp(k, "server.", 7)) {

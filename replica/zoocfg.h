@@ -43,6 +43,8 @@ struct config {
 	int container_check_ms;
 	int container_max_per_minute;
 	int global_outstanding_limit;
+	int commit_log_count; /* txns a leader keeps in memory for DIFF syncs */
+	int commit_log_bytes;
 	int myid;
 	int nservers;
 	struct config_server servers[CONFIG_MAX_SERVERS];

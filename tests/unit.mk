@@ -21,6 +21,8 @@ fuzz_srcs = lib/log.c lib/xalloc.c lib/buf.c lib/jute.c lib/zkerr.c lib/crc32c.c
 	lib/stream.c lib/zkpath.c replica/acl.c replica/conn.c replica/datatree.c replica/fourlw.c \
 	replica/prep.c replica/server.c replica/session.c replica/storage.c replica/txn.c \
 	replica/watch.c replica/zoocfg.c replica/txnlog.c replica/snapfile.c replica/faultinject.c \
+	replica/cluster.c replica/election.c replica/history.c replica/peerlink.c \
+	replica/zab_leader.c replica/zab_follower.c \
 	tests/fuzz_request.c
 EXTRA_DIST += tests/fuzz_request.c tests/integration/fuzz.sh tests/integration/fuzz_seeds.py
 if HAVE_FUZZ
