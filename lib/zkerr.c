@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+
 #include "coord/zk.h"
 
 const char *zk_strerror(int err)
@@ -41,6 +43,46 @@ const char *zk_strerror(int err)
 	case ZQUOTAEXCEEDED: return "quota exceeded";
 	case ZTHROTTLEDOP: return "operation throttled";
 	default: return "unknown error";
+	}
+}
+
+/* The same codes by their KeeperException.Code names, for coordctl's messages. */
+const char *zk_errname(int err)
+{
+	switch (err) {
+	case ZOK: return "OK";
+	case ZSYSTEMERROR: return "SYSTEMERROR";
+	case ZRUNTIMEINCONSISTENCY: return "RUNTIMEINCONSISTENCY";
+	case ZDATAINCONSISTENCY: return "DATAINCONSISTENCY";
+	case ZCONNECTIONLOSS: return "CONNECTIONLOSS";
+	case ZMARSHALLINGERROR: return "MARSHALLINGERROR";
+	case ZUNIMPLEMENTED: return "UNIMPLEMENTED";
+	case ZOPERATIONTIMEOUT: return "OPERATIONTIMEOUT";
+	case ZBADARGUMENTS: return "BADARGUMENTS";
+	case ZNEWCONFIGNOQUORUM: return "NEWCONFIGNOQUORUM";
+	case ZRECONFIGINPROGRESS: return "RECONFIGINPROGRESS";
+	case ZAPIERROR: return "APIERROR";
+	case ZNONODE: return "NONODE";
+	case ZNOAUTH: return "NOAUTH";
+	case ZBADVERSION: return "BADVERSION";
+	case ZNOCHILDRENFOREPHEMERALS: return "NOCHILDRENFOREPHEMERALS";
+	case ZNODEEXISTS: return "NODEEXISTS";
+	case ZNOTEMPTY: return "NOTEMPTY";
+	case ZSESSIONEXPIRED: return "SESSIONEXPIRED";
+	case ZINVALIDCALLBACK: return "INVALIDCALLBACK";
+	case ZINVALIDACL: return "INVALIDACL";
+	case ZAUTHFAILED: return "AUTHFAILED";
+	case ZCLOSING: return "CLOSING";
+	case ZNOTHING: return "NOTHING";
+	case ZSESSIONMOVED: return "SESSIONMOVED";
+	case ZNOTREADONLY: return "NOTREADONLY";
+	case ZEPHEMERALONLOCALSESSION: return "EPHEMERALONLOCALSESSION";
+	case ZNOWATCHER: return "NOWATCHER";
+	case ZRECONFIGDISABLED: return "RECONFIGDISABLED";
+	case ZSESSIONCLOSEDREQUIRESASLAUTH: return "SESSIONCLOSEDREQUIRESASLAUTH";
+	case ZQUOTAEXCEEDED: return "QUOTAEXCEEDED";
+	case ZTHROTTLEDOP: return "THROTTLEDOP";
+	default: return NULL;
 	}
 }
 

@@ -153,6 +153,8 @@ struct zk_stat {
 #define ZK_DEFAULT_MAXBUFFER (1024 * 1024 - 1) /* jute.maxbuffer: 0xfffff */
 
 const char *zk_strerror(int err);
+/* KeeperException.Code's name of err ("NONODE"), or NULL if unknown. */
+const char *zk_errname(int err);
 const char *zk_opname(int op);
 
 #endif

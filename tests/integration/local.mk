@@ -21,3 +21,7 @@ EXTRA_DIST += %D%/durability_lib.py %D%/crash_kill9.py \
 # coordfs: real FUSE mounts driven by the ordinary tools (SKIP without root or /dev/fuse).
 TESTS += %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
 EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
+# coordctl, the command line client: every command, exit codes, watch, the
+# lock recipe (with kazoo's Lock), status against live and dead servers.
+TESTS += %D%/coordctl.py
+EXTRA_DIST += %D%/coordctl.py
