@@ -126,13 +126,13 @@ int cluster_init(struct cluster *cl, struct server *srv)
 int cluster_start(struct cluster *cl)
 {
 	int rc;
+	/*
+	 * The last zxid may be of a newer epoch than currentEpoch: a sync's
+	 * proposals and snapshots are stored before NEWLEADER makes the epoch
+	 * ours.  Elections compare currentEpoch first, so such a replica counts
+	 * as older, which is the safe side.
+	 */
 	int64_t last = cluster_last_logged(cl);
-	if ((last >> 32) > cl->current_epoch) {
-		/* can only be a log written by a newer version of us */
-		log_error("cluster", "log has zxid 0x%llx beyond currentEpoch %lld",
-			  (unsigned long long)last, (long long)cl->current_epoch);
-		return -EINVAL;
-	}
 	if ((rc = election_init(cl)) < 0 || (rc = leader_listen(cl)) < 0)
 		return rc;
 	log_info("cluster", "server %d of %d, acceptedEpoch %lld currentEpoch %lld, last zxid 0x%llx",

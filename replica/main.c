@@ -105,7 +105,13 @@ int main(int argc, char **argv)
 	log_info("main", "stopped at zxid 0x%llx", (unsigned long long)srv.dt.last_zxid);
 	if (srv.reexec) {
 		/* a replica that received a snapshot loads it like after a crash */
-		execv("/proc/self/exe", argv);
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = 0;
+			execv(self, argv); /* by its path, so ps and pkill still say coordd */
+		}
+		execv("/proc/self/exe", argv); /* the binary was replaced meanwhile */
 		log_err(-errno, "main", "cannot restart %s", argv[0]);
 		return 1;
 	}

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -346,6 +347,7 @@ int storage_take_snapshot(struct server *srv)
 		log_warn_err(rc, "storage", "rolling the transaction log");
 	storage_snap_dir(srv, sdir, sizeof(sdir));
 	srv->snap_zxid = srv->dt.last_zxid;
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		rc = -errno;
@@ -361,6 +363,13 @@ int storage_take_snapshot(struct server *srv)
 		 * our copy does not release the parent's flock while it lives.
 		 */
 		close_range(3, ~0U, 0);
+		/*
+		 * Die with the parent: a snapshot finished after a crash could land
+		 * in a data directory a restarted server (or an operator) already
+		 * works on.
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(1);
 		rc = write_snapshot(srv, sdir);
 		if (rc)
 			log_err(rc, "storage", "writing snapshot in %s", sdir);

@@ -329,6 +329,9 @@ static void on_msg(struct peer_link *l, int type, struct jute_in *in)
 			protocol_error(cl, "UPTODATE before NEWLEADER");
 			return;
 		}
+		/* as the leader does: nothing of this epoch precedes epoch << 32 */
+		if (srv->durable_zxid < cl->current_epoch << 32)
+			srv->durable_zxid = cl->current_epoch << 32;
 		server_commit(srv, z);
 		if (!cl->serving) {
 			cl->serving = true;

@@ -193,7 +193,15 @@ static void establish(struct cluster *cl)
 	cl->established = true;
 	cl->quorum_seen = cluster_now();
 	server_commit(srv, cl->newleader_zxid);
+	/*
+	 * The epoch's zxids start after epoch << 32, which is what an error
+	 * reply or a sync before the epoch's first txn is ordered behind: it
+	 * has nothing to wait for.
+	 */
 	prep_abort_all(&srv->prep, cl->epoch << 32);
+	if (srv->durable_zxid < cl->epoch << 32)
+		srv->durable_zxid = cl->epoch << 32;
+	server_commit(srv, cl->epoch << 32);
 	for (struct learner *ln = cl->learners; ln; ln = ln->next) {
 		if (ln->st != L_ACTIVE)
 			continue;

@@ -81,8 +81,19 @@ static int parse_server(struct config *c, const char *file, int line, int id, co
 	}
 	*p1 = *p2 = 0;
 	char *p3 = strchr(p2 + 1, ':'); /* ":participant" / ":observer" */
-	if (p3)
+	if (p3) {
 		*p3 = 0;
+		if (strcmp(p3 + 1, "participant")) {
+			log_error("config", "%s:%d: server.%d: only participants are supported, not '%s'",
+				  file, line, id, p3 + 1);
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; i < c->nservers; i++)
+		if (c->servers[i].id == id) {
+			log_error("config", "%s:%d: server.%d given twice", file, line, id);
+			return -EINVAL;
+		}
 	if (strlen(tmp) >= sizeof(s->host)) {
 		log_error("config", "%s:%d: server.%d: host name too long", file, line, id);
 		return -EINVAL;

@@ -36,12 +36,15 @@ CLEANFILES += tests/fuzz_request$(EXEEXT)
 endif
 TESTS += tests/integration/fuzz.sh
 
-replica_tests = %D%/test_datatree
+replica_tests = %D%/test_datatree %D%/test_history
 check_PROGRAMS += $(replica_tests)
 TESTS += $(replica_tests)
 %C%_test_datatree_SOURCES = %D%/test_datatree.c
 %C%_test_datatree_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) -I$(top_srcdir)/replica
 %C%_test_datatree_LDADD = replica/libreplica.a replica/libstorage.a lib/libcoord.a $(LIBUV_LIBS) $(OPENSSL_LIBS)
+%C%_test_history_SOURCES = %D%/test_history.c
+%C%_test_history_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/replica
+%C%_test_history_LDADD = replica/libreplica.a lib/libcoord.a
 
 # The async ZooKeeper client against real coordd processes (SKIPs without coordd).
 check_PROGRAMS += %D%/test_zkclient
