@@ -125,6 +125,14 @@ struct cluster {
 	int64_t newleader_zxid;
 	int64_t lead_since;
 	int64_t quorum_seen;    /* last time a quorum was heard from */
+	/*
+	 * sync is linearizable: it is answered only once a quorum has answered
+	 * a PING sent after the sync arrived, which proves that no newer leader
+	 * existed then (ZooKeeper answers at once: ZOOKEEPER-1675).
+	 */
+	int64_t sync_round;     /* the last round of PINGs sent */
+	int64_t sync_confirmed; /* the last round a quorum echoed */
+	bool round_wanted;      /* start a round at the end of this iteration */
 
 	/* follower */
 	struct peer_link *ql;   /* link to the leader */
@@ -175,6 +183,9 @@ void leader_stop(struct cluster *cl);
 int leader_listen(struct cluster *cl);
 void leader_on_append(struct cluster *cl, int64_t zxid, const void *txn, size_t len, int origin);
 void leader_on_durable(struct cluster *cl);
+/* sync: the round a sync arriving now waits for; starting rounds. */
+int64_t leader_sync_need(struct cluster *cl);
+void leader_start_round(struct cluster *cl);
 /* Followers connected (synced: acked NEWLEADER), for mntr. */
 int leader_learners(const struct cluster *cl, bool synced);
 void follower_start(struct cluster *cl, int leader);

@@ -922,7 +922,7 @@ static void conn_parse(struct conn *c)
 			return;
 		if (c->state == CONN_ACTIVE) {
 			int32_t type = len >= 8 ? (int32_t)be32_get(p + 8) : 0;
-			if ((c->pending > 0 && !is_write(type)) ||
+			if (c->sync_waiting || (c->pending > 0 && !is_write(type)) ||
 			    c->pending >= srv->cfg->global_outstanding_limit ||
 			    stream_backlog(s) > OUTPUT_HIGH_WATER) {
 				c->stalled = true;

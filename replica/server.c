@@ -55,6 +55,7 @@ static struct pending *pending_new(struct server *srv, struct conn *c, int32_t x
 	p->merr.errs = NULL;
 	p->sync_path = NULL;
 	p->origin = 0;
+	p->wait_round = 0;
 	p->zxid = srv->prep.last_zxid;
 	if (c) {
 		c->pending++;
@@ -438,7 +439,38 @@ void server_submit_sync(struct server *srv, struct conn *c, int32_t xid, const c
 		buf_free(&body);
 		return;
 	}
+	if (srv->cl && err == ZOK) {
+		/*
+		 * Not queued until the leader has proved it still leads (cluster.h);
+		 * the connection reads nothing more meanwhile, so its replies stay
+		 * in order.  Other clients' txns go on being applied.
+		 */
+		p->wait_round = leader_sync_need(srv->cl);
+		c->sync_waiting = true;
+		p->next = srv->sync_waiters;
+		srv->sync_waiters = p;
+		return;
+	}
 	enqueue(srv, p);
+}
+
+void server_syncs_confirmed(struct server *srv, int64_t round)
+{
+	struct pending **pp = &srv->sync_waiters, *p;
+	while ((p = *pp) != NULL) {
+		if (p->wait_round > round) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = NULL;
+		p->zxid = srv->prep.last_zxid;
+		if (p->conn) {
+			p->conn->sync_waiting = false;
+			conn_resume(p->conn);
+		}
+		enqueue(srv, p);
+	}
 }
 
 int server_remote_request(struct server *srv, int origin, int64_t sid, int32_t cxid,
@@ -560,6 +592,10 @@ void server_unserve(struct server *srv, int64_t keep_upto)
 		}
 	}
 	srv->phead = keep;
+	while ((p = srv->sync_waiters) != NULL) {
+		srv->sync_waiters = p->next;
+		pending_free(srv, p);
+	}
 	prep_abort_all(&srv->prep, srv->prep.last_zxid);
 	sessions_stop_expiry(&srv->sessions);
 	/* closes in flight may not happen: the next leader decides */
@@ -662,6 +698,8 @@ static void prepare_cb(uv_prepare_t *h)
 {
 	struct server *srv = container_of(h, struct server, prepare);
 	conn_process_ready(srv);
+	if (srv->cl && srv->cl->round_wanted)
+		leader_start_round(srv->cl);
 	txnlog_flush(srv->log);
 	stream_flush_all();
 }

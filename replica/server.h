@@ -80,6 +80,7 @@ struct conn {
 	bool stalled;     /* input parsing waits for pending writes */
 	bool on_ready;
 	bool sent_readonly; /* the ConnectRequest carried the readOnly flag */
+	bool sync_waiting;  /* a sync waits for the leader's ping round */
 	struct conn *ready_next;
 	struct conn *next, *prev;
 	/* statistics for cons/stat */
@@ -105,6 +106,7 @@ struct pending {
 	struct multi_err merr; /* errs malloc'd */
 	char *sync_path;
 	int origin;        /* server id whose client asked (cluster), 0 here */
+	int64_t wait_round; /* a leader's sync: the ping round it waits for */
 };
 
 struct server_stats {
@@ -136,6 +138,7 @@ struct server {
 	struct conn *ready;
 	struct pending *phead, *ptail;
 	struct pending *pfree;
+	struct pending *sync_waiters; /* leader: syncs waiting for a ping round */
 	size_t npending;
 	struct buf txnbuf;
 	struct arena arena;
@@ -181,6 +184,8 @@ int server_remote_request(struct server *srv, int origin, int64_t sid, int32_t c
 int server_follower_txn(struct server *srv, struct pending *p, int64_t zxid, const void *txn,
 			size_t len);
 /* Follower: queue the reply p of a request that made no txn, after zxid. */
+/* Leader: a quorum answered ping round `round`: syncs up to it go on. */
+void server_syncs_confirmed(struct server *srv, int64_t round);
 void server_follower_result(struct server *srv, struct pending *p, int64_t after);
 /* Leaving the serving state: every client connection is closed, replies
  * and forwarded requests are dropped; logged txns stay queued, uncommitted,

@@ -221,11 +221,12 @@ static void on_snapend(struct cluster *cl)
 	uv_stop(cl->loop);
 }
 
-static void on_ping(struct cluster *cl)
+static void on_ping(struct cluster *cl, int64_t round)
 {
 	struct server *srv = cl->srv;
 	size_t off = peerlink_begin(cl->ql, MSG_PINGREPLY);
 	struct buf *b = peerlink_out(cl->ql);
+	jute_put_long(b, round); /* proves to the leader we still follow it */
 	size_t cnt = b->len;
 	int32_t n = 0;
 	jute_put_int(b, 0);
@@ -345,9 +346,12 @@ static void on_msg(struct peer_link *l, int type, struct jute_in *in)
 	case MSG_RESULT:
 		on_result(cl, in);
 		break;
-	case MSG_PING:
-		on_ping(cl);
+	case MSG_PING: {
+		int64_t round = jute_get_long(in);
+		if (!in->err)
+			on_ping(cl, round);
 		break;
+	}
 	default:
 		protocol_error(cl, "unexpected message");
 		break;

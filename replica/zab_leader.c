@@ -37,6 +37,13 @@
 
 enum lstate { L_NEW, L_INFO, L_ACKEPOCH, L_SYNCED, L_ACTIVE };
 
+/* A REQUEST that arrived behind an unanswered sync of the same follower. */
+struct deferred {
+	struct deferred *next;
+	size_t len;
+	char data[];
+};
+
 struct learner {
 	struct learner *next;
 	struct cluster *cl;
@@ -49,7 +56,23 @@ struct learner {
 	int64_t acked;
 	int64_t last_heard;
 	bool forward; /* gets proposals and commits */
+	int64_t round_echo;           /* the last ping round it answered */
+	int64_t sync_need;            /* its sync waits for this round (0: none) */
+	int64_t sync_sid;
+	int32_t sync_cxid;
+	struct deferred *dhead, *dtail; /* its requests behind that sync */
+	bool replaying;
 };
+
+static void free_deferred(struct learner *ln)
+{
+	while (ln->dhead) {
+		struct deferred *d = ln->dhead;
+		ln->dhead = d->next;
+		free(d);
+	}
+	ln->dtail = NULL;
+}
 
 static int64_t limit_ms(const struct cluster *cl, int ticks)
 {
@@ -63,6 +86,7 @@ static void unlink_learner(struct cluster *cl, struct learner *ln)
 			*pp = ln->next;
 			break;
 		}
+	free_deferred(ln);
 	free(ln);
 }
 
@@ -353,6 +377,22 @@ static void on_request(struct cluster *cl, struct learner *ln, struct jute_in *i
 {
 	struct server *srv = cl->srv;
 	struct auth_info ai = { NULL, 0, false };
+	if (!ln->l)
+		return;
+	if (ln->sync_need) {
+		/* answered in order: after the sync before it */
+		size_t n = in->len - in->off;
+		struct deferred *d = xmalloc(sizeof(*d) + n);
+		d->next = NULL;
+		d->len = n;
+		memcpy(d->data, in->p + in->off, n);
+		if (ln->dtail)
+			ln->dtail->next = d;
+		else
+			ln->dhead = d;
+		ln->dtail = d;
+		return;
+	}
 	int64_t sid = jute_get_long(in);
 	int32_t cxid = jute_get_int(in);
 	int32_t type = jute_get_int(in);
@@ -373,6 +413,13 @@ static void on_request(struct cluster *cl, struct learner *ln, struct jute_in *i
 	}
 	struct jute_in bin;
 	struct multi_err merr;
+	if (type == ZOP_SYNC) {
+		auth_free(&ai);
+		ln->sync_need = leader_sync_need(cl);
+		ln->sync_sid = sid;
+		ln->sync_cxid = cxid;
+		return;
+	}
 	jute_in_init(&bin, body, blen > 0 ? (size_t)blen : 0, in->arena);
 	int rc = server_remote_request(srv, ln->sid, sid, cxid, type, &ai, &bin, &merr);
 	if (rc <= 0)
@@ -381,8 +428,15 @@ static void on_request(struct cluster *cl, struct learner *ln, struct jute_in *i
 	auth_free(&ai);
 }
 
-static void on_pingreply(struct cluster *cl, struct jute_in *in)
+static void check_rounds(struct cluster *cl);
+
+static void on_pingreply(struct cluster *cl, struct learner *ln, struct jute_in *in)
 {
+	int64_t round = jute_get_long(in);
+	if (!in->err && round > ln->round_echo && round <= cl->sync_round) {
+		ln->round_echo = round;
+		check_rounds(cl);
+	}
 	int32_t n = jute_get_count(in, 8);
 	for (int32_t i = 0; i < n && !in->err; i++) {
 		struct session *s = session_find(&cl->srv->sessions, jute_get_long(in));
@@ -421,7 +475,7 @@ static void on_msg(struct peer_link *l, int type, struct jute_in *in)
 		on_request(cl, ln, in);
 		break;
 	case MSG_PINGREPLY:
-		on_pingreply(cl, in);
+		on_pingreply(cl, ln, in);
 		break;
 	default:
 		drop(ln, "unexpected message");
@@ -435,7 +489,8 @@ static void on_down(struct peer_link *l)
 	if (!ln)
 		return;
 	ln->l = NULL;
-	unlink_learner(ln->cl, ln);
+	if (!ln->replaying)
+		unlink_learner(ln->cl, ln);
 }
 
 static void on_conn(uv_stream_t *server, int status)
@@ -478,6 +533,7 @@ static void ltimer_cb(uv_timer_t *t)
 		}
 		if (ln->st >= L_SYNCED) {
 			size_t off = peerlink_begin(ln->l, MSG_PING);
+			jute_put_long(peerlink_out(ln->l), cl->sync_round);
 			peerlink_end(ln->l, off);
 		}
 		if (ln->st == L_ACTIVE)
@@ -563,4 +619,83 @@ int leader_learners(const struct cluster *cl, bool synced)
 		if (!synced || ln->st == L_ACTIVE)
 			n++;
 	return n;
+}
+
+/* ---- linearizable sync: rounds of pings ---- */
+
+int64_t leader_sync_need(struct cluster *cl)
+{
+	cl->round_wanted = true; /* leader_start_round() at the end of this iteration */
+	return cl->sync_round + 1;
+}
+
+void leader_start_round(struct cluster *cl)
+{
+	cl->round_wanted = false;
+	if (cl->role != ROLE_LEADING)
+		return;
+	cl->sync_round++;
+	for (struct learner *ln = cl->learners; ln; ln = ln->next) {
+		if (ln->st != L_ACTIVE || !ln->l)
+			continue;
+		size_t off = peerlink_begin(ln->l, MSG_PING);
+		jute_put_long(peerlink_out(ln->l), cl->sync_round);
+		peerlink_end(ln->l, off);
+	}
+}
+
+/* Answer the follower's sync, then what it sent behind it. */
+static void flush_sync(struct cluster *cl, struct learner *ln)
+{
+	struct multi_err none = { 0, NULL };
+	ln->replaying = true;
+	while (ln->l && ln->sync_need && ln->sync_need <= cl->sync_confirmed) {
+		send_result(ln, ln->sync_sid, ln->sync_cxid, ZOP_SYNC, ZOK, cl->srv->prep.last_zxid,
+			    &none);
+		ln->sync_need = 0;
+		while (ln->l && !ln->sync_need && ln->dhead) {
+			struct deferred *d = ln->dhead;
+			struct jute_in in;
+			struct arena arena = { 0 };
+			ln->dhead = d->next;
+			if (!ln->dhead)
+				ln->dtail = NULL;
+			jute_in_init(&in, d->data, d->len, &arena);
+			on_request(cl, ln, &in);
+			arena_free(&arena);
+			free(d);
+		}
+	}
+	ln->replaying = false;
+	if (!ln->l)
+		unlink_learner(cl, ln); /* dropped meanwhile */
+}
+
+static int cmp_desc64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The newest round a quorum (us included) has answered. */
+static void check_rounds(struct cluster *cl)
+{
+	int64_t v[CONFIG_MAX_SERVERS];
+	int n = 0;
+	for (struct learner *ln = cl->learners; ln && n < CONFIG_MAX_SERVERS; ln = ln->next)
+		if (ln->st == L_ACTIVE)
+			v[n++] = ln->round_echo;
+	if (n < cl->quorum - 1)
+		return;
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_desc64);
+	int64_t r = v[cl->quorum - 2];
+	if (r <= cl->sync_confirmed)
+		return;
+	cl->sync_confirmed = r;
+	server_syncs_confirmed(cl->srv, r);
+	for (struct learner *ln = cl->learners, *next; ln; ln = next) {
+		next = ln->next;
+		if (ln->sync_need)
+			flush_sync(cl, ln);
+	}
 }

@@ -68,6 +68,7 @@ class TAP:
         self.planned = None
         self.cases = []
         self._lock = threading.Lock()
+        _start_watchdog()
 
     def plan(self, n):
         self.planned = n
@@ -194,6 +195,30 @@ def cleanup():
 
 
 atexit.register(cleanup)
+
+
+def _start_watchdog():
+    """A test that hangs (a client waiting forever on a server that died)
+    must fail, not stall the whole run: after COORD_TEST_TIMEOUT seconds
+    (default 900, 0 = off) print where every thread is, clean up as far as
+    that goes within 30 s, and exit with a Bail out."""
+    limit = float(os.environ.get("COORD_TEST_TIMEOUT", "900"))
+    if limit <= 0:
+        return
+
+    def expire():
+        import faulthandler
+        print("Bail out! no end after %d s (COORD_TEST_TIMEOUT); stacks follow" % limit,
+              flush=True)
+        faulthandler.dump_traceback(file=sys.stdout)
+        sys.stdout.flush()
+        th = threading.Thread(target=cleanup, daemon=True)
+        th.start()
+        th.join(30)
+        os._exit(1)
+    timer = threading.Timer(limit, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def _on_signal(signum, frame):
@@ -370,17 +395,17 @@ class Server:
         return fourlw(self.port, cmd, timeout)
 
 
-def port_open(port):
+def port_open(port, host="127.0.0.1"):
     try:
-        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        socket.create_connection((host, port), 0.5).close()
         return True
     except OSError:
         return False
 
 
-def fourlw(port, cmd, timeout=5):
+def fourlw(port, cmd, timeout=5, host="127.0.0.1"):
     """Send a four-letter word, return everything up to EOF as str."""
-    s = socket.create_connection(("127.0.0.1", port), timeout)
+    s = socket.create_connection((host, port), timeout)
     try:
         s.sendall(cmd.encode())
         out = b""
@@ -394,10 +419,10 @@ def fourlw(port, cmd, timeout=5):
         s.close()
 
 
-def handshake_ok(port):
+def handshake_ok(port, host="127.0.0.1"):
     """True iff a session can be created on port (it is closed again)."""
     try:
-        r = Raw(port, timeout_ms=10000, io_timeout=2)
+        r = Raw(port, timeout_ms=10000, io_timeout=2, host=host)
     except Exception:                                         # noqa
         return False
     try:
@@ -617,7 +642,8 @@ class Raw:
 
     def __init__(self, port, timeout_ms=10000, session_id=0,
                  passwd=b"\0" * 16, last_zxid=0, read_only=False,
-                 io_timeout=10, connect=True):
+                 io_timeout=10, connect=True, host="127.0.0.1"):
+        self.host = host
         self.port = port
         self.io_timeout = io_timeout
         self.xid = 0
@@ -635,7 +661,7 @@ class Raw:
                 last_zxid=None, read_only=False, protocol_version=0):
         if last_zxid is None:
             last_zxid = self.last_zxid
-        self.sock = socket.create_connection(("127.0.0.1", self.port),
+        self.sock = socket.create_connection((self.host, self.port),
                                              self.io_timeout)
         self.sock.settimeout(self.io_timeout)
         req = Enc().int(protocol_version).long(last_zxid).int(timeout_ms) \

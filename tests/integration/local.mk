@@ -21,6 +21,16 @@ EXTRA_DIST += %D%/durability_lib.py %D%/crash_kill9.py \
 # coordfs: real FUSE mounts driven by the ordinary tools (SKIP without root or /dev/fuse).
 TESTS += %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
 EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
+# Replication: ensembles of 3 and 5 servers (cluster.py), kill -9 under load,
+# network partitions (network namespaces + nftables; SKIP without root or
+# nft) with a linearizability check (linearizable.py), and coordfs failing
+# over between servers.  Proven against Apache ZooKeeper 3.8
+# (COORD_SERVER=zookeeper make check TESTS="$(CLUSTER_TESTS)").
+# cluster_badpeer.py (garbage on the peer ports) is coordd's own.
+CLUSTER_TESTS = %D%/cluster_basic.py %D%/cluster_faults.py \
+	%D%/cluster_partition.py %D%/fs_failover.py %D%/cluster_badpeer.py
+TESTS += $(CLUSTER_TESTS)
+EXTRA_DIST += %D%/cluster.py %D%/linearizable.py $(CLUSTER_TESTS)
 # coordctl, the command line client: every command, exit codes, watch, the
 # lock recipe (with kazoo's Lock), status against live and dead servers.
 TESTS += %D%/coordctl.py
