@@ -126,6 +126,14 @@ static void mntr(struct buf *b, struct server *srv)
 		buf_printf(b, "zk_learners\t%d\n", leader_learners(srv->cl, false));
 		buf_printf(b, "zk_synced_followers\t%d\n", leader_learners(srv->cl, true));
 	}
+	if (srv->cl) {
+		buf_printf(b, "zk_peer_state\t%s - %s\n",
+			   srv->cl->role == ROLE_LEADING ? "leading" :
+			   srv->cl->role == ROLE_FOLLOWING ? "following" : "looking",
+			   srv->cl->serving ? "broadcast" : "synchronization");
+		buf_printf(b, "zk_election_time\t%lld\n", (long long)srv->cl->election_ms);
+		buf_printf(b, "zk_elections\t%llu\n", (unsigned long long)srv->cl->elections);
+	}
 	buf_printf(b, "zk_avg_latency\t%.4f\n",
 		   st->lat_count ? (double)st->lat_sum / (double)st->lat_count : 0.0);
 	buf_printf(b, "zk_max_latency\t%" PRId64 "\n", st->lat_max);
@@ -188,6 +196,19 @@ static void conf(struct buf *b, struct server *srv)
 	buf_printf(b, "maxSessionTimeout=%d\n", c->max_session_timeout > 0 ? c->max_session_timeout : 20 * c->tick_time);
 	buf_printf(b, "clientPortListenBacklog=-1\n");
 	buf_printf(b, "serverId=%d\n", c->myid);
+	if (!srv->cl)
+		return;
+	/* ZooKeeper 3.8's quorum part of conf */
+	buf_printf(b, "initLimit=%d\n", c->init_limit);
+	buf_printf(b, "syncLimit=%d\n", c->sync_limit);
+	buf_printf(b, "electionAlg=3\n");
+	buf_printf(b, "peerType=0\n");
+	buf_printf(b, "membership: \n");
+	for (int i = 0; i < c->nservers; i++)
+		buf_printf(b, "server.%d=%s:%d:%d:participant\n", c->servers[i].id, c->servers[i].host,
+			   c->servers[i].quorum_port, c->servers[i].election_port);
+	buf_printf(b, "acceptedEpoch=%lld\ncurrentEpoch=%lld\n", (long long)srv->cl->accepted_epoch,
+		   (long long)srv->cl->current_epoch);
 }
 
 static void envi(struct buf *b)
