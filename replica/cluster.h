@@ -31,7 +31,8 @@
  *     histories no newer than its own: that quorum intersects every commit
  *     quorum, so the leader holds every committed txn.
  * (4) Commits are in zxid order (cumulative), never beyond what a quorum
- *     (the leader's own fsync counting as its ack) has durably logged.
+ *     has durably logged nor beyond the leader's own fsync, so the leader
+ *     has applied everything any follower has.
  */
 #ifndef COORD_CLUSTER_H
 #define COORD_CLUSTER_H

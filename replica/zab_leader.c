@@ -20,8 +20,9 @@
  *
  * Broadcast: every txn we log is sent as a PROPOSAL to each synced
  * follower; ACKs are cumulative (a follower logs in order), and the commit
- * point is the highest zxid a quorum has durably logged, our own fsync
- * counting as our ack.  COMMIT is cumulative too.
+ * point is the highest zxid a quorum has durably logged, and never past our
+ * own fsync (so no follower ever applies what we have not).  COMMIT is
+ * cumulative too.
  */
 #include "config.h"
 
@@ -263,6 +264,14 @@ static void recompute_commit(struct cluster *cl)
 	int64_t last = history_last(&cl->hist);
 	if (c > last)
 		c = last;
+	/*
+	 * Never beyond our own fsync, even when followers alone make a quorum:
+	 * the leader must have applied everything any follower has, or a
+	 * session a follower already answered for is unknown here when that
+	 * client's next request arrives.
+	 */
+	if (c > srv->durable_zxid)
+		c = srv->durable_zxid;
 	if (c <= srv->commit_zxid)
 		return;
 	for (struct learner *ln = cl->learners; ln; ln = ln->next)
