@@ -294,18 +294,9 @@ static void on_conn(uv_stream_t *server, int status)
 int election_init(struct cluster *cl)
 {
 	const struct config_server *me = cluster_server(cl, cl->myid);
-	struct sockaddr_storage addr;
-	int rc;
-	if ((rc = peer_resolve(me->host, me->election_port, &addr))) {
-		log_error("election", "cannot resolve %s", me->host);
+	int rc = peer_listen(cl->loop, &cl->elisten, me->host, me->election_port, on_conn);
+	if (rc)
 		return rc;
-	}
-	uv_tcp_init(cl->loop, &cl->elisten);
-	if ((rc = uv_tcp_bind(&cl->elisten, (struct sockaddr *)&addr, 0)) ||
-	    (rc = uv_listen((uv_stream_t *)&cl->elisten, 64, on_conn))) {
-		log_err(rc, "election", "listen on %s:%d", me->host, me->election_port);
-		return rc;
-	}
 	uv_timer_start(&cl->etimer, etimer_cb, TICK_MS, TICK_MS);
 	return 0;
 }

@@ -195,3 +195,20 @@ int peer_resolve(const char *host, int port, struct sockaddr_storage *addr)
 	freeaddrinfo(res);
 	return 0;
 }
+
+int peer_listen(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb cb)
+{
+	struct sockaddr_storage addr;
+	int rc;
+	if ((rc = peer_resolve(host, port, &addr))) {
+		log_error("peer", "cannot resolve %s", host);
+		return rc;
+	}
+	uv_tcp_init(loop, tcp);
+	if ((rc = uv_tcp_bind(tcp, (struct sockaddr *)&addr, 0)) ||
+	    (rc = uv_listen((uv_stream_t *)tcp, 64, cb))) {
+		log_err(rc, "peer", "listen on %s:%d", host, port);
+		return rc;
+	}
+	return 0;
+}

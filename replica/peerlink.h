@@ -59,6 +59,9 @@ size_t peerlink_begin(struct peer_link *l, int type);
 void peerlink_end(struct peer_link *l, size_t off);
 static inline struct buf *peerlink_out(struct peer_link *l) { return &l->s.out; }
 
+/* Bind and listen on host:port (a replica's election or quorum port). */
+int peer_listen(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb cb);
+
 /* Resolve "host" + port into addr (numeric or a name via getaddrinfo). */
 int peer_resolve(const char *host, int port, struct sockaddr_storage *addr);
 

@@ -564,17 +564,7 @@ static void ltimer_cb(uv_timer_t *t)
 int leader_listen(struct cluster *cl)
 {
 	const struct config_server *me = cluster_server(cl, cl->myid);
-	struct sockaddr_storage addr;
-	int rc;
-	if ((rc = peer_resolve(me->host, me->quorum_port, &addr)))
-		return rc;
-	uv_tcp_init(cl->loop, &cl->qlisten);
-	if ((rc = uv_tcp_bind(&cl->qlisten, (struct sockaddr *)&addr, 0)) ||
-	    (rc = uv_listen((uv_stream_t *)&cl->qlisten, 64, on_conn))) {
-		log_err(rc, "leader", "listen on %s:%d", me->host, me->quorum_port);
-		return rc;
-	}
-	return 0;
+	return peer_listen(cl->loop, &cl->qlisten, me->host, me->quorum_port, on_conn);
 }
 
 void leader_start(struct cluster *cl)

@@ -491,6 +491,13 @@ class Cluster:
             nd.alive()
         return [(nd.myid, k, st) for nd in self.nodes for k, st in nd.exits]
 
+    def tap_no_crashes(self, t):
+        """The TAP check every cluster test ends with."""
+        t.is_eq(self.crashes(), [], "no server exited by itself "
+                "[(myid, start, status)]")
+        if self.crashes():
+            t.diag(self.log_tails(3000))
+
     def log_tails(self, n=1500):
         out = []
         for nd in self.nodes:

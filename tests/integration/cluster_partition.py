@@ -432,10 +432,7 @@ def sync_read_through_cut_off_leader():
 
 @t.case
 def no_crashes():
-    t.is_eq(C.crashes(), [], "no server exited by itself "
-            "[(myid, start, status)]")
-    if C.crashes():
-        t.diag(C.log_tails(3000))
+    C.tap_no_crashes(t)
 
 
 t.run()

@@ -23,46 +23,11 @@ zk = ct.kazoo_client(srv)
 A, B = a.path, b.path
 
 
-class Watcher:
-    """inotifywait -m -r on a directory, collecting "DIR EVENTS NAME" lines."""
-
-    def __init__(self, d):
-        self.p = subprocess.Popen(["inotifywait", "-m", "-r", "--format", "%T %w %e %f",
-                                   "--timefmt", "%s", d], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        ct._cleanups.append(self.stop)
-        # wait for "Watches established."
-        while "established" not in self.p.stderr.readline():
-            pass
-        self.lines = []
-        self.times = []
-        os.set_blocking(self.p.stdout.fileno(), False)
-
-    def poll(self):
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.strip())
-            self.times.append(time.monotonic())
-        return self.lines
-
-    def seen(self, event, name):
-        return any((" %s " % event in " " + l.split(" ", 2)[2] + " " or
-                    event in l.split(" ")[2].split(",")) and l.endswith(" " + name)
-                   for l in self.poll())
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-
-
 @t.case
 def inotify_across_mounts():
     os.mkdir(A("/app"))
     t.ok(ct.wait_for(lambda: os.path.isdir(B("/app")), 5), "directory visible on B")
-    w = Watcher(B("/app"))
+    w = ft.Watcher(B("/app"))
     t0 = time.monotonic()
     with open(A("/app/conf"), "w") as f:
         f.write("v1\n")
@@ -93,7 +58,7 @@ def inotify_across_mounts():
     dup = [l for l in w.poll() if l.endswith(" conf") and " CREATE" in " " + l.split(" ", 2)[2]]
     t.is_eq(len(dup), 1, "exactly one IN_CREATE for one create")
     # a local change is seen once, natively, not replayed again
-    wa = Watcher(A("/app"))
+    wa = ft.Watcher(A("/app"))
     with open(A("/app/local"), "w") as f:
         f.write("x")
     time.sleep(0.3)

@@ -89,3 +89,39 @@ def sh(cmd, **kw):
     p = subprocess.run(["bash", "-c", cmd], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=kw.get("timeout", 30))
     return p.returncode, p.stdout.decode(errors="replace")
+
+
+class Watcher:
+    """inotifywait -m -r on a directory, collecting "TIME DIR EVENTS NAME"
+    lines (and when each was read, in times); seen(EVENT, NAME)."""
+
+    def __init__(self, d):
+        self.p = subprocess.Popen(["inotifywait", "-m", "-r", "--format", "%T %w %e %f",
+                                   "--timefmt", "%s", d], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        ct._cleanups.append(self.stop)
+        # wait for "Watches established."
+        while "established" not in self.p.stderr.readline():
+            pass
+        self.lines = []
+        self.times = []
+        os.set_blocking(self.p.stdout.fileno(), False)
+
+    def poll(self):
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.strip())
+            self.times.append(time.monotonic())
+        return self.lines
+
+    def seen(self, event, name):
+        return any((" %s " % event in " " + l.split(" ", 2)[2] + " " or
+                    event in l.split(" ")[2].split(",")) and l.endswith(" " + name)
+                   for l in self.poll())
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
