@@ -40,6 +40,7 @@ struct cfs_inode {
 	uint64_t nlookup;
 	struct cfs_inode *id_next, *path_next;
 	uint32_t path_hash;
+	bool detached;         /* out of the path table: replaced by a rename */
 	/* cached node: data + stat, valid while have_node */
 	bool have_node;
 	bool exists;
@@ -122,6 +123,12 @@ void inode_forget(struct cfs *fs, struct cfs_inode *in, uint64_t n);
 void inode_pin(struct cfs_inode *in);
 void inode_unpin(struct cfs *fs, struct cfs_inode *in);
 void inode_invalidate(struct cfs_inode *in, bool node, bool kids);
+/*
+ * After a rename: in (and its ".data" inode) now lives at newpath, which is
+ * what the kernel's moved dentry says; the inode that had newpath is left
+ * reachable by its nodeid only.
+ */
+void inode_move(struct cfs *fs, struct cfs_inode *in, const char *newpath);
 bool inode_is_dir(const struct cfs_inode *in);
 void inode_fill_attr(const struct cfs *fs, const struct cfs_inode *in, struct stat *st);
 uint64_t inode_stable_ino(const struct cfs_inode *in);
@@ -163,6 +170,8 @@ void notify_resync(struct cfs *fs);
 void notify_inval(struct cfs *fs, struct cfs_inode *in);
 /* Records a change this mount makes, so its watch event is not replayed. */
 void notify_own_change(struct cfs *fs, int type, const char *path);
+/* The same for a change the kernel made itself (unlink, rmdir, rename). */
+void notify_own_vfs_change(struct cfs *fs, int type, const char *path);
 /* inotify replay (notify.c): what the notify thread is doing through the mount. */
 enum { RP_NONE, RP_CREATE_FILE, RP_CREATE_DIR, RP_MODIFY, RP_DELETE, RP_DELETE_DIR };
 /* True if req comes from the replaying thread; kind and path say what it replays. */

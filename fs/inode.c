@@ -75,6 +75,40 @@ struct cfs_inode *inode_ref_path(struct cfs *fs, const char *path, bool data_fil
 	return in;
 }
 
+static void unlink_path(struct cfs *fs, struct cfs_inode *in)
+{
+	struct cfs_inode **pp = &fs->by_path[in->path_hash & (fs->nb - 1)];
+	while (*pp && *pp != in)
+		pp = &(*pp)->path_next;
+	if (*pp)
+		*pp = in->path_next;
+	in->path_next = NULL;
+	in->detached = true;
+}
+
+static void move_one(struct cfs *fs, struct cfs_inode *in, const char *newpath)
+{
+	struct cfs_inode *old = inode_find_path(fs, newpath, in->data_file);
+	if (old && old != in)
+		unlink_path(fs, old); /* replaced: reachable by its nodeid only */
+	if (!in->detached)
+		unlink_path(fs, in);
+	free(in->path);
+	in->path = xstrdup(newpath);
+	in->path_hash = hash_str(newpath, in->data_file);
+	in->path_next = fs->by_path[in->path_hash & (fs->nb - 1)];
+	fs->by_path[in->path_hash & (fs->nb - 1)] = in;
+	in->detached = false;
+}
+
+void inode_move(struct cfs *fs, struct cfs_inode *in, const char *newpath)
+{
+	struct cfs_inode *df = inode_find_path(fs, in->path, true);
+	move_one(fs, in, newpath);
+	if (df)
+		move_one(fs, df, newpath);
+}
+
 static void free_kids(struct cfs_inode *in)
 {
 	for (int32_t i = 0; i < in->nkids; i++)
@@ -95,10 +129,8 @@ static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 	while (*pp != in)
 		pp = &(*pp)->id_next;
 	*pp = in->id_next;
-	pp = &fs->by_path[in->path_hash & (fs->nb - 1)];
-	while (*pp != in)
-		pp = &(*pp)->path_next;
-	*pp = in->path_next;
+	if (!in->detached)
+		unlink_path(fs, in);
 	fs->count--;
 	free_kids(in);
 	free(in->data);

@@ -54,6 +54,7 @@ struct nitem {
 struct own_change {
 	struct own_change *next;
 	int type;
+	bool vfs;       /* the kernel made the change itself (unlink, rename) */
 	uint64_t when;
 	char path[];
 };
@@ -124,7 +125,7 @@ bool notify_replaying(fuse_req_t req, int *kind, char *path, size_t n)
 	return *kind != RP_NONE;
 }
 
-void notify_own_change(struct cfs *fs, int type, const char *path)
+static void own_change(struct cfs *fs, int type, const char *path, bool vfs)
 {
 	struct notifier *n = fs->notifier;
 	if (!n)
@@ -132,14 +133,25 @@ void notify_own_change(struct cfs *fs, int type, const char *path)
 	size_t len = strlen(path);
 	struct own_change *o = xmalloc(sizeof(*o) + len + 1);
 	o->type = type;
+	o->vfs = vfs;
 	o->when = uv_now(fs->loop);
 	memcpy(o->path, path, len + 1);
 	o->next = n->own;
 	n->own = o;
 }
 
+void notify_own_change(struct cfs *fs, int type, const char *path)
+{
+	own_change(fs, type, path, false);
+}
+
+void notify_own_vfs_change(struct cfs *fs, int type, const char *path)
+{
+	own_change(fs, type, path, true);
+}
+
 /* Was this event caused by this mount?  Consumes the matching record. */
-static bool own(struct cfs *fs, int type, const char *path)
+static bool own(struct cfs *fs, int type, const char *path, bool *vfs)
 {
 	struct notifier *n = fs->notifier;
 	uint64_t now = uv_now(fs->loop);
@@ -158,7 +170,9 @@ static bool own(struct cfs *fs, int type, const char *path)
 		}
 		pp = &o->next;
 	}
+	*vfs = false;
 	if (match) {
+		*vfs = match->vfs;
 		*match_pp = match->next;
 		free(match);
 		found = true;
@@ -331,6 +345,23 @@ static void parent_of(const char *path, char *out, size_t n)
 	out[len] = 0;
 }
 
+struct delete_replay {
+	struct cfs *fs;
+	struct nitem *it;
+	bool dir;
+};
+
+static void delete_replay_checked(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct delete_replay *dr = arg;
+	(void)zk;
+	if (res->rc == ZOK && !dr->dir)
+		set_ready(dr->fs, dr->it, RP_MODIFY, false);
+	else
+		set_ready(dr->fs, dr->it, dr->dir ? RP_DELETE_DIR : RP_DELETE, res->rc == ZOK);
+	free(dr);
+}
+
 /* Queue the inotify replay of a remote change, if anyone can be watching. */
 static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_inode *in,
 			 struct cfs_inode *df, struct cfs_inode *parent)
@@ -351,8 +382,21 @@ static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_
 		inode_pin(node);
 		fetch_node(fs, node, false, replay_typed, cr);
 	} else if (type == ZEV_DELETED) {
-		bool dir = in && in->have_node && inode_is_dir(in);
-		push_item(fs, NA_REPLAY, 0, 0, path, dir ? RP_DELETE_DIR : RP_DELETE, true);
+		/*
+		 * A delete and a create of the same name in one transaction (a
+		 * rename over it elsewhere) must not be replayed as an unlink:
+		 * readers here would see the name missing until the create's
+		 * replay.  The replay waits for the name's existence now: gone,
+		 * it is a delete; back, it is a change of content.
+		 */
+		struct delete_replay *dr = xcalloc(1, sizeof(*dr));
+		dr->fs = fs;
+		dr->dir = in && in->have_node && inode_is_dir(in);
+		dr->it = push_item(fs, NA_REPLAY, 0, 0, path, RP_NONE, false);
+		if (zkc_exists(fs->zk, path, false, delete_replay_checked, dr) < 0) {
+			set_ready(fs, dr->it, dr->dir ? RP_DELETE_DIR : RP_DELETE, false);
+			free(dr);
+		}
 	} else if (type == ZEV_CHANGED) {
 		if (in && in->have_node && inode_is_dir(in)) {
 			/* a directory node's data is its ".data" file */
@@ -365,14 +409,32 @@ static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_
 	}
 }
 
+struct delete_check {
+	struct cfs *fs;
+	fuse_ino_t parent, child;
+	char name[];
+};
+
+static void delete_checked(struct zkclient *zk, const struct zkc_result *res, void *arg)
+{
+	struct delete_check *dc = arg;
+	(void)zk;
+	if (res->rc == ZNONODE)
+		push(dc->fs, NA_DELETE, dc->parent, dc->child, dc->name);
+	else
+		push(dc->fs, NA_INVAL_ENTRY, dc->parent, 0, dc->name);
+	free(dc);
+}
+
 void notify_watch_event(struct cfs *fs, int type, const char *path)
 {
 	locks_on_event(fs, type, path); /* lock waiters re-check on deletions (locks.c) */
 	struct cfs_inode *in = inode_find_path(fs, path, false);
 	struct cfs_inode *df = inode_find_path(fs, path, true);
 	bool membership = type == ZEV_CREATED || type == ZEV_DELETED;
+	bool vfs;
 
-	if (!own(fs, type, path)) {
+	if (!own(fs, type, path, &vfs)) {
 		char pp[4096];
 		parent_of(path, pp, sizeof(pp));
 		queue_replay(fs, type, path, in, df, inode_find_path(fs, pp, false));
@@ -395,10 +457,28 @@ void notify_watch_event(struct cfs *fs, int type, const char *path)
 		return;
 	/* The parent's numChildren (and so maybe its type) and listing changed. */
 	inode_invalidate(parent, true, true);
-	if (type == ZEV_DELETED && in)
-		push(fs, NA_DELETE, parent->nodeid, in->nodeid, base_name(path));
-	else
+	if (type == ZEV_DELETED && in && vfs) {
+		/* our unlink or rename: the kernel's dentries are already right */
+	} else if (type == ZEV_DELETED && in) {
+		/*
+		 * notify_delete leaves a negative dentry that is trusted until the
+		 * entry timeout: if the name exists again by now (a rename over it,
+		 * a delete and create in one multi), a reader would get ENOENT until
+		 * the create's event arrives.  Ask first; the answer is at least as
+		 * new as this event.
+		 */
+		struct delete_check *dc = xmalloc(sizeof(*dc) + strlen(base_name(path)) + 1);
+		dc->fs = fs;
+		dc->parent = parent->nodeid;
+		dc->child = in->nodeid;
+		strcpy(dc->name, base_name(path));
+		if (zkc_exists(fs->zk, path, false, delete_checked, dc) < 0) {
+			free(dc);
+			push(fs, NA_INVAL_ENTRY, parent->nodeid, 0, base_name(path));
+		}
+	} else {
 		push(fs, NA_INVAL_ENTRY, parent->nodeid, 0, base_name(path));
+	}
 	notify_inval(fs, parent);
 }
 

@@ -371,7 +371,7 @@ static void remove_checked(struct cfs_inode *in, int err, void *arg)
 		op_ctx_free(c);
 		return;
 	}
-	notify_own_change(cfs, ZEV_DELETED, c->path);
+	notify_own_vfs_change(cfs, ZEV_DELETED, c->path);
 	if (zkc_delete(cfs->zk, c->path, -1, remove_done, c) < 0) {
 		fuse_reply_err(c->req, EIO);
 		op_ctx_free(c);
@@ -479,6 +479,8 @@ static void rename_committed(struct zkclient *zk, const struct zkc_result *res, 
 	struct rename_ctx *r = arg;
 	struct op_ctx *c = r->c;
 	(void)zk;
+	if (res->rc == ZOK)
+		inode_move(cfs, r->src, c->path2); /* the kernel moves its dentry to it */
 	inode_invalidate(r->src, true, true);
 	inode_invalidate(r->dst, true, true);
 	inode_invalidate(c->parent, true, true);
@@ -539,11 +541,11 @@ static void rename_go(struct rename_ctx *r)
 	}
 	struct zkc_multi *m = zkc_multi_new();
 	if (dst->exists) {
-		notify_own_change(cfs, ZEV_DELETED, c->path2);
+		notify_own_vfs_change(cfs, ZEV_DELETED, c->path2);
 		zkc_multi_delete(m, c->path2, dst->st.version);
 	}
 	notify_own_change(cfs, ZEV_CREATED, c->path2);
-	notify_own_change(cfs, ZEV_DELETED, c->path);
+	notify_own_vfs_change(cfs, ZEV_DELETED, c->path);
 	zkc_multi_create(m, c->path2, src->data, src->datalen, r->acl, r->nacl, flags);
 	zkc_multi_delete(m, c->path, src->st.version);
 	if (zkc_multi_submit(cfs->zk, m, rename_committed, r) < 0) {

@@ -430,7 +430,17 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 	struct open_ctx *oc = arg;
 	struct fuse_file_info fi;
 	memset(&fi, 0, sizeof(fi));
-	if (!err && (!in->exists || (in->data_file && in->datalen < 0)))
+	if (!err && !in->exists)
+		err = ENOENT;
+	/*
+	 * The name was resolved to this node before a rename or delete
+	 * replaced it: ESTALE makes the kernel walk the path once more with
+	 * revalidation (as NFS does), so a reader opening a file that
+	 * `sed -i` or `mv` is replacing gets the new one, never ENOENT.
+	 */
+	if (err == ENOENT && !oc->create && !oc->replay)
+		err = ESTALE;
+	if (!err && in->data_file && in->datalen < 0)
 		err = ENOENT;
 	if (!err && inode_is_dir(in))
 		err = EISDIR;

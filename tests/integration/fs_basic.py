@@ -114,6 +114,40 @@ def rename():
 
 
 @t.case
+def rename_over_is_atomic():
+    """Readers never miss a file that write-temp-then-rename tools replace:
+    not on the mount that renames (the kernel already has the new entry
+    when the deletion's watch event arrives), not on another mount (the
+    delete and create come as two events of one transaction)."""
+    ft.sh("echo r0 > %s" % A("/ratomic"))
+    stop = threading.Event()
+    misses = {A: 0, B: 0}
+    reads = {A: 0, B: 0}
+
+    def reader(M):
+        while not stop.is_set():
+            try:
+                with open(M("/ratomic"), "rb") as f:
+                    f.read()
+                reads[M] += 1
+            except FileNotFoundError:
+                misses[M] += 1
+    ths = [threading.Thread(target=reader, args=(M,), daemon=True) for M in (A, B)]
+    for th in ths:
+        th.start()
+    for i in range(60):
+        ft.sh("sed -i s/r%d/r%d/ %s" % (i, i + 1, A("/ratomic")))
+        ft.sh("echo x%d > %s && mv %s %s" % (i, B("/ratomic.new"), B("/ratomic.new"), B("/ratomic")))
+        ft.sh("echo r%d > %s" % (i + 1, A("/ratomic")))
+    stop.set()
+    for th in ths:
+        th.join(10)
+    t.diag("reads: %d on the renaming mount, %d on the other" % (reads[A], reads[B]))
+    t.is_eq(misses[A], 0, "no ENOENT while sed -i and mv replace the file (mount A)")
+    t.is_eq(misses[B], 0, "no ENOENT while sed -i and mv replace the file (mount B)")
+
+
+@t.case
 def attributes():
     ft.sh("echo abc > %s" % A("/attr"))
     rc, out = ft.sh("getfattr -d -m user.coord %s" % A("/attr"))
