@@ -173,8 +173,27 @@ def payload(path, salt=""):
 
 def fetch_all(client, paths, window=256, timeout=60):
     """getData for every path, pipelined (at most `window` in flight).
-    Returns {path: (data, ZnodeStat) or None if it does not exist}.  Raises
-    on any other error or if the deadline passes."""
+    Returns {path: (data, ZnodeStat) or None if it does not exist}.  Reads
+    lost with the connection (it can drop on a loaded machine) are asked
+    again, up to 3 rounds: a ConnectionLoss says nothing about the data.
+    Raises on any other error or if the deadline passes."""
+    from kazoo.exceptions import ConnectionLoss
+    res = {}
+    todo = list(paths)
+    for _ in range(4):
+        got, errors = _fetch_round(client, todo, window, timeout)
+        res.update(got)
+        todo = [p for p, e in errors if isinstance(e, ConnectionLoss)]
+        hard = [(p, e) for p, e in errors if not isinstance(e, ConnectionLoss)]
+        if hard:
+            raise RuntimeError("fetch_all: %d errors, first %r" % (len(hard), hard[0]))
+        if not todo:
+            return res
+        time.sleep(0.5)
+    raise RuntimeError("fetch_all: %d reads lost with the connection 4 times" % len(todo))
+
+
+def _fetch_round(client, paths, window, timeout):
     from kazoo.exceptions import NoNodeError
     res = {}
     errors = []
@@ -183,7 +202,7 @@ def fetch_all(client, paths, window=256, timeout=60):
     lock = threading.Lock()
     left = [len(paths)]
     if not paths:
-        return res
+        return res, errors
 
     def cb(a, p):
         try:
@@ -205,10 +224,7 @@ def fetch_all(client, paths, window=256, timeout=60):
         client.get_async(p).rawlink(lambda a, p=p: cb(a, p))
     if not done.wait(max(0.0, deadline - time.monotonic())):
         raise RuntimeError("fetch_all: %d replies missing" % left[0])
-    if errors:
-        raise RuntimeError("fetch_all: %d errors, first %r" % (len(errors),
-                                                               errors[0]))
-    return res
+    return res, errors
 
 
 def run_quiet(cmd):
