@@ -68,8 +68,8 @@ static void maybe_send_info(struct cluster *cl)
 static void maybe_ack_newleader(struct cluster *cl)
 {
 	struct server *srv = cl->srv;
-	if (!cl->nl_pending || srv->durable_zxid < cl->nl_zxid ||
-	    (int64_t)txnlog_durable_zxid(srv->log) < (int64_t)txnlog_last_zxid(srv->log))
+	/* the sync's txns (up to nl_zxid) durable; later proposals may be in flight */
+	if (!cl->nl_pending || srv->durable_zxid < cl->nl_zxid)
 		return;
 	/* everything of the sync is durable: only now may the epoch be ours */
 	if (cl->nl_epoch != cl->current_epoch) {
