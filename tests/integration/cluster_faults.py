@@ -142,6 +142,26 @@ def follower_kill():
 
 
 @t.case
+def follower_rejoins_under_full_load():
+    """A restarted follower must get back in while the leader never stops
+    writing (no pause in which its log would be idle)."""
+    L = C.wait_stable(30)
+    F = [i for i in range(C.n) if i != L][0]
+    load = cl.Load(C, writers=6, hosts=lambda w: [L], pace=0.0).start()
+    load.wait_acks_after(time.monotonic(), 200, 10)
+    C.kill9(F)
+    load.wait_acks_after(time.monotonic(), 500, 10)
+    t0 = time.monotonic()
+    C.start(F, wait=False)
+    back = C.wait_for(lambda: C.mode(F) == "follower", 30)
+    t.ok(back, "a follower restarted under unpaced load serves again", repr(C.modes()))
+    if back:
+        t.diag("follower back %.2f s after its restart, %d writes acknowledged meanwhile" %
+               (time.monotonic() - t0, len(load.acks_after(t0))))
+    settle_and_verify(load, "follower restart under full load")
+
+
+@t.case
 def whole_cluster_restart():
     load = new_load()
     load.wait_acks_after(time.monotonic(), 50, 10)
