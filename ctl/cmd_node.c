@@ -510,18 +510,26 @@ int cmd_ls(struct ctl *c, int argc, char **argv)
 
 /* ---- stat, exists ---- */
 
-int cmd_stat(struct ctl *c, int argc, char **argv)
+/* The start of a command that takes no options and one PATH: parsed,
+ * checked and connected (CTL_OK), or the exit status to return. */
+static int one_path_start(struct ctl *c, int argc, char **argv, const char *syn,
+			  const char **path)
 {
-	static const char syn[] = "stat PATH";
-	int o, rc;
-	while ((o = ctl_getopt(c, argc, argv, "", NULL)) != -1)
+	while (ctl_getopt(c, argc, argv, "", NULL) != -1)
 		return ctl_usage(syn);
 	if (!nargs_ok(argc, 1, 1))
 		return ctl_usage(syn);
-	const char *path = argv[optind];
-	if (!ctl_path_ok(c, path, false))
+	*path = argv[optind];
+	if (!ctl_path_ok(c, *path, false))
 		return CTL_USAGE;
-	if ((rc = ctl_connect(c)) != CTL_OK)
+	return ctl_connect(c);
+}
+
+int cmd_stat(struct ctl *c, int argc, char **argv)
+{
+	const char *path;
+	int rc = one_path_start(c, argc, argv, "stat PATH", &path);
+	if (rc != CTL_OK)
 		return rc;
 	struct ctl_reply r;
 	memset(&r, 0, sizeof(r));
@@ -537,16 +545,9 @@ int cmd_stat(struct ctl *c, int argc, char **argv)
 
 int cmd_exists(struct ctl *c, int argc, char **argv)
 {
-	static const char syn[] = "exists PATH";
-	int o, rc;
-	while ((o = ctl_getopt(c, argc, argv, "", NULL)) != -1)
-		return ctl_usage(syn);
-	if (!nargs_ok(argc, 1, 1))
-		return ctl_usage(syn);
-	const char *path = argv[optind];
-	if (!ctl_path_ok(c, path, false))
-		return CTL_USAGE;
-	if ((rc = ctl_connect(c)) != CTL_OK)
+	const char *path;
+	int rc = one_path_start(c, argc, argv, "exists PATH", &path);
+	if (rc != CTL_OK)
 		return rc;
 	struct ctl_reply r;
 	memset(&r, 0, sizeof(r));
