@@ -575,15 +575,7 @@ class Cluster:
     def wait_for(self, pred, timeout=10.0, interval=0.02):
         """coordtest.wait_for that gives up at once when no server of the
         cluster runs (all crashed or killed): nothing can change then."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                v = pred()
-            except Exception:                                 # noqa
-                v = None
-            if v or time.monotonic() >= deadline or self._none_running():
-                return v
-            time.sleep(interval)
+        return ct.wait_for(pred, timeout, interval, give_up=self._none_running)
 
     def wait_stable(self, timeout=60, among=None):
         """Wait until every running server (or those given) serves and

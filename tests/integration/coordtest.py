@@ -160,19 +160,18 @@ def skip_all(reason):
 # --------------------------------------------------------------------------
 
 
-def wait_for(pred, timeout=10.0, interval=0.02):
-    """Poll pred() until it returns a true value or timeout seconds pass.
-    Returns the last value of pred() (falsy on timeout).  Exceptions raised
-    by pred count as 'not yet'."""
+def wait_for(pred, timeout=10.0, interval=0.02, give_up=None):
+    """Poll pred() until it returns a true value or timeout seconds pass
+    (or give_up() says waiting is pointless).  Returns the last value of
+    pred() (falsy on timeout).  Exceptions raised by pred count as 'not
+    yet'."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             v = pred()
         except Exception:                                     # noqa
             v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
+        if v or time.monotonic() >= deadline or (give_up and give_up()):
             return v
         time.sleep(interval)
 
