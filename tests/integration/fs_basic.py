@@ -178,7 +178,12 @@ def bad_input():
 
 @t.case
 def atomic_replace():
-    path = A("/atomic")
+    # The writer pauses between its two writes; a handle idle for
+    # commit_delay (200 ms by default) publishes what it has by design, and
+    # a loaded machine can stretch a 10 ms pause past that: give this
+    # writer's mount a commit_delay no scheduler delay reaches.
+    wm = ft.Mount(srv.hosts, "commit_delay=10000")
+    path = wm.path("/atomic")
     old, new = b"OLD" * 3000 + b"\n", b"NEW" * 5000 + b"\n"
     with open(path, "wb") as f:
         f.write(old)
@@ -204,6 +209,7 @@ def atomic_replace():
     th.join()
     t.ok(seen <= {old.strip(), new.strip(), old, new}, "readers saw only whole versions",
          [s[:20] for s in seen if s not in (old, new, old.strip(), new.strip())])
+    wm.close()
 
 
 @t.case
