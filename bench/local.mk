@@ -1,6 +1,6 @@
 # The benchmark: coordd against Apache ZooKeeper on this machine.  It is not
 # a test; "make bench" runs it by hand (bench/README.md).
-EXTRA_DIST += %D%/run.sh %D%/README.md
+EXTRA_DIST += %D%/run.sh %D%/cluster.sh %D%/README.md
 
 if HAVE_ZKC
 noinst_PROGRAMS += %D%/zkbench
@@ -12,11 +12,16 @@ noinst_PROGRAMS += %D%/zkbench
 bench: %D%/zkbench
 	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
 	$(SHELL) $(srcdir)/%D%/run.sh
+
+# Three-server ensembles of both, and leader failover (bench/cluster.sh).
+bench-cluster: %D%/zkbench
+	top_builddir='$(abs_top_builddir)' top_srcdir='$(abs_top_srcdir)' \
+	$(SHELL) $(srcdir)/%D%/cluster.sh
 else
-bench:
-	@echo "bench: needs the ZooKeeper C client (libzookeeper-mt-dev)" >&2; exit 1
+bench bench-cluster:
+	@echo "$@: needs the ZooKeeper C client (libzookeeper-mt-dev)" >&2; exit 1
 endif
-.PHONY: bench
+.PHONY: bench bench-cluster
 
 # coordfs against tmpfs: open+read+close, inotify latency, ls -l of 10,000
 # entries.  Needs root and /dev/fuse: "make bench-fs".

@@ -41,6 +41,11 @@
  * (6) The CPU and fsync counters (struct counters) are read at both ends of
  *     the measured interval, so server_cpu_us_per_op and ops_per_fsync
  *     cover exactly the requests that were timed.
+ * (7) Ensembles (bench/cluster.sh): --spread pins session i to server
+ *     i % n of the -s list, --server-pid sums the CPU of every server
+ *     process, --mntr-server counts one server's (the leader's) fsyncs, and
+ *     --failover times the first write after the leader is killed (see
+ *     failover_test()).
  */
 #include "config.h"
 
@@ -50,6 +55,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +73,8 @@
 #define STALL_SECS 30		/* give up when no request completes for this long */
 #define SETUP_WINDOW 64		/* outstanding requests per session when populating keys */
 #define MAX_PAYLOAD (1024 * 1024 - 1024)	/* under jute.maxbuffer */
+#define MAX_PIDS 16		/* --server-pid PID,PID,... */
+#define MAX_HOSTS 16		/* servers in a -s list */
 
 /*
  * Log-linear histogram of nanoseconds, the HdrHistogram layout: values
@@ -143,8 +151,13 @@ struct config {
 	int read_pct;
 	bool keep;
 	double connect_timeout;
-	pid_t server_pid;	/* 0: unknown */
+	pid_t server_pids[MAX_PIDS];	/* the server's processes (an ensemble: all) */
+	int nserver_pids;	/* 0: unknown */
 	bool mntr;		/* count the server's fsyncs through mntr */
+	const char *mntr_server;	/* whose mntr (HOST:PORT); NULL: the first of server */
+	bool spread;		/* session i connects to server i % n of the list only */
+	pid_t kill_pid;		/* --failover: the leader's pid */
+	const char *kill_server;	/* --failover: the leader's HOST:PORT */
 	int verbose;
 };
 
@@ -285,28 +298,29 @@ struct counters {
 };
 
 /*
- * Send a four-letter word to the server and read the reply into buf (NUL
- * terminated, truncated to cap - 1).  Returns the reply's length or -1.
- * Blocking, with a two-second timeout; used outside the hot path only.
+ * Send a four-letter word to target (HOST:PORT; of a list "h1:p1,h2:p2"
+ * only the first) and read the reply into buf (NUL terminated, truncated
+ * to cap - 1).  Returns the reply's length or -1.  Blocking, with a
+ * two-second timeout; used outside the hot path only.
  */
-static ssize_t four_letter(const char *cmd, char *buf, size_t cap)
+static ssize_t four_letter(const char *target, const char *cmd, char *buf, size_t cap)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
 	struct timeval tv = { .tv_sec = 2 };
 	char host[256];
-	const char *colon = strrchr(bench.cfg.server, ':');
+	size_t first = strcspn(target, ",");
+	const char *colon = memrchr(target, ':', first);
 	size_t len = 0;
 	int fd = -1;
 
-	/* Only the first server of a list: "h1:p1,h2:p2" is cut at the comma. */
-	size_t hlen = colon ? (size_t)(colon - bench.cfg.server) : 0;
+	size_t hlen = colon ? (size_t)(colon - target) : 0;
 	if (!colon || hlen == 0 || hlen >= sizeof(host))
 		return -1;
-	memcpy(host, bench.cfg.server, hlen);
+	memcpy(host, target, hlen);
 	host[hlen] = '\0';
 	char port[16];
-	snprintf(port, sizeof(port), "%.*s", (int)strcspn(colon + 1, ","), colon + 1);
+	snprintf(port, sizeof(port), "%.*s", (int)(target + first - colon - 1), colon + 1);
 	if (getaddrinfo(host, port, &hints, &res) != 0)
 		return -1;
 	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
@@ -338,14 +352,17 @@ fail:
 
 /*
  * The server's log fsync count from mntr: zk_cnt_fsynctime in Apache
- * ZooKeeper (one sample per log flush), zk_fsync_count in coordd.
+ * ZooKeeper (one sample per log flush), zk_fsync_count in coordd.  Of an
+ * ensemble, one server's (--mntr-server; the leader's, from bench/cluster.sh).
  */
 static long long mntr_fsyncs(void)
 {
 	static const char *const keys[] = { "zk_fsync_count\t", "zk_cnt_fsynctime\t" };
 	static char buf[65536];
 
-	if (four_letter("mntr", buf, sizeof(buf)) <= 0)
+	const char *target = bench.cfg.mntr_server ? bench.cfg.mntr_server : bench.cfg.server;
+
+	if (four_letter(target, "mntr", buf, sizeof(buf)) <= 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *p = strstr(buf, keys[i]);
@@ -400,7 +417,16 @@ static void counters_take(struct counters *cs)
 	getrusage(RUSAGE_SELF, &ru);
 	cs->client = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	cs->server = bench.cfg.server_pid ? proc_stat_seconds(bench.cfg.server_pid) : -1;
+	cs->server = bench.cfg.nserver_pids ? 0 : -1;
+	for (int i = 0; i < bench.cfg.nserver_pids; i++) {
+		double t = proc_stat_seconds(bench.cfg.server_pids[i]);
+
+		if (t < 0) {
+			cs->server = -1;
+			break;
+		}
+		cs->server += t;
+	}
 	cs->machine = machine_seconds();
 	cs->fsyncs = bench.cfg.mntr ? mntr_fsyncs() : -1;
 	cs->wall = now_ns();
@@ -806,18 +832,51 @@ static uint64_t housekeeping(enum phase_kind phase)
 	return errors;
 }
 
+#define HOST_LEN 128
+
+/* Split a server list "h1:p1,h2:p2" into out; returns the count or -1. */
+static int split_hosts(const char *list, char out[][HOST_LEN])
+{
+	int n = 0;
+
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= HOST_LEN || n == MAX_HOSTS) {
+			fprintf(stderr, "zkbench: bad server list '%s'\n", list);
+			return -1;
+		}
+		memcpy(out[n], p, len);
+		out[n][len] = '\0';
+		n++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (n == 0)
+		fprintf(stderr, "zkbench: empty server list\n");
+	return n ? n : -1;
+}
+
 /* Open all sessions and wait until each is connected, or fail after the timeout. */
 static int connect_all(void)
 {
 	const struct config *c = &bench.cfg;
 	uint64_t deadline = now_ns() + (uint64_t)(c->connect_timeout * 1e9);
 
+	static char hosts[MAX_HOSTS][HOST_LEN];
+	int nhosts = c->spread ? split_hosts(c->server, hosts) : 0;
+
+	if (nhosts < 0)
+		return -1;
 	for (int i = 0; i < c->sessions; i++) {
 		struct session *s = &bench.sess[i];
+		/* --spread: session i on server i % n alone, so the load is even. */
+		const char *server = nhosts ? hosts[i % nhosts] : c->server;
 
-		s->zh = zookeeper_init(c->server, watcher, 30000, NULL, s, 0);
+		s->zh = zookeeper_init(server, watcher, 30000, NULL, s, 0);
 		if (!s->zh) {
-			fprintf(stderr, "zkbench: zookeeper_init %s: %s\n", c->server, strerror(errno));
+			fprintf(stderr, "zkbench: zookeeper_init %s: %s\n", server, strerror(errno));
 			return -1;
 		}
 		/*
@@ -921,6 +980,322 @@ static int fsync_test(const char *dir, int size, double duration)
 	return 0;
 }
 
+/*
+ * --failover: how long an ensemble takes to take writes again after its
+ * leader dies.  Before the kill, one "session" prober per survivor holds a
+ * session on the survivors (both of them listed, as a client of a real
+ * ensemble would) and has made one write.  At t0 zkbench sends SIGKILL to
+ * the leader's pid (--kill-pid) and then, per survivor, two probers try to
+ * write until one create succeeds:
+ *   - session: the old session goes on creating znodes, 2 ms apart after an
+ *     error; the client library reconnects by itself (after failing every
+ *     server in the list it waits a sixtieth of the session timeout, 4 s
+ *     here, so about 67 ms);
+ *   - fresh: a new session on that survivor alone (requested timeout 600 ms
+ *     while connecting, so the library retries a refused connection every
+ *     10 ms), then a create; a handle that is not connected within 1 s is
+ *     dropped for a new one.
+ * The figures are times from t0 to the return of the first successful
+ * create: per kind, and first_write_ms, the earliest of all.  Afterwards
+ * every acknowledged create is looked up through every survivor (after a
+ * sync); lost= counts those missing anywhere.
+ */
+#define FO_MAX_ACKED 64
+
+struct fo_conn {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state;
+};
+
+struct fo_prober {
+	int idx;
+	bool fresh;
+	char server[MAX_HOSTS * HOST_LEN];	/* fresh: one survivor; session: all */
+	zhandle_t *zh;			/* session: connected before the kill */
+	struct fo_conn conn;
+	pthread_t th;
+	uint64_t t0;			/* the kill */
+	uint64_t deadline;
+	uint64_t first_ok;		/* ns after t0 of the first acked create; 0: none */
+	int attempts;
+	int last_rc;
+	char via[HOST_LEN];		/* the server that took the write */
+	int nacked;
+	char acked[FO_MAX_ACKED][PATH_LEN];
+};
+
+static void fo_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	struct fo_conn *fc = ctx;
+
+	(void)zh;
+	(void)path;
+	if (type != ZOO_SESSION_EVENT || !fc)
+		return;
+	pthread_mutex_lock(&fc->lock);
+	fc->state = state;
+	pthread_cond_broadcast(&fc->cond);
+	pthread_mutex_unlock(&fc->lock);
+}
+
+/* A handle on server, connected within wait_ms, or NULL. */
+static zhandle_t *fo_connect(struct fo_conn *fc, const char *server, int timeout_ms, uint64_t wait_ns)
+{
+	uint64_t until = now_ns() + wait_ns;
+
+	pthread_mutex_lock(&fc->lock);
+	fc->state = 0;
+	pthread_mutex_unlock(&fc->lock);
+	zhandle_t *zh = zookeeper_init(server, fo_watcher, timeout_ms, NULL, fc, 0);
+	if (!zh)
+		return NULL;
+	zoo_set_servers_resolution_delay(zh, -1);
+	pthread_mutex_lock(&fc->lock);
+	while (fc->state != ZOO_CONNECTED_STATE && now_ns() < until) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 2000000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&fc->cond, &fc->lock, &ts);
+	}
+	bool ok = fc->state == ZOO_CONNECTED_STATE;
+	pthread_mutex_unlock(&fc->lock);
+	if (!ok) {
+		zookeeper_close(zh);
+		return NULL;
+	}
+	return zh;
+}
+
+/* One create on p->zh; records it if acknowledged. */
+static int fo_write(struct fo_prober *p)
+{
+	char path[PATH_LEN];
+
+	p->attempts++;
+	snprintf(path, sizeof(path), "%s/%c%08x-%d-%d", bench.cfg.prefix, p->fresh ? 'f' : 's',
+		 bench.runid, p->idx, p->attempts);
+	int rc = zoo_create(p->zh, path, bench.payload, bench.cfg.size, &ZOO_OPEN_ACL_UNSAFE,
+			    ZOO_PERSISTENT, NULL, 0);
+	if (rc == ZOK || rc == ZNODEEXISTS) {
+		/* NODEEXISTS: an earlier attempt's create went through after all. */
+		if (p->nacked < FO_MAX_ACKED)
+			snprintf(p->acked[p->nacked++], PATH_LEN, "%s", path);
+		const char *cur = zoo_get_current_server(p->zh);
+		snprintf(p->via, sizeof(p->via), "%s", cur ? cur : "?");
+		return ZOK;
+	}
+	p->last_rc = rc;
+	return rc;
+}
+
+static void *fo_run(void *arg)
+{
+	struct fo_prober *p = arg;
+
+	while (now_ns() < p->deadline) {
+		if (p->fresh && !p->zh) {
+			p->zh = fo_connect(&p->conn, p->server, 600, 1000000000u);
+			if (!p->zh) {
+				p->last_rc = ZCONNECTIONLOSS;
+				continue;
+			}
+		}
+		if (fo_write(p) == ZOK) {
+			p->first_ok = now_ns() - p->t0;
+			break;
+		}
+		if (p->fresh && zoo_state(p->zh) != ZOO_CONNECTED_STATE) {
+			zookeeper_close(p->zh);
+			p->zh = NULL;
+		}
+		sleep_ns(2000000);
+	}
+	return NULL;
+}
+
+static void fo_sync_cb(int rc, const char *value, const void *data)
+{
+	struct fo_conn *fc = (struct fo_conn *)data;
+
+	(void)value;
+	pthread_mutex_lock(&fc->lock);
+	fc->state = rc == ZOK ? 1 : -1;
+	pthread_cond_broadcast(&fc->cond);
+	pthread_mutex_unlock(&fc->lock);
+}
+
+/* Acknowledged creates of probers that cannot be found through server. */
+static int fo_verify(const char *server, struct fo_prober *pr, int npr)
+{
+	struct fo_conn fc, sc;
+	int missing = 0;
+
+	pthread_mutex_init(&fc.lock, NULL);
+	pthread_cond_init(&fc.cond, NULL);
+	pthread_mutex_init(&sc.lock, NULL);
+	pthread_cond_init(&sc.cond, NULL);
+	zhandle_t *zh = fo_connect(&fc, server, 10000, 30000000000u);
+	if (!zh) {
+		fprintf(stderr, "zkbench: failover: cannot connect to %s to verify\n", server);
+		return -1;
+	}
+	/* sync first, so the lookups see everything the leader committed. */
+	sc.state = 0;
+	int rc = zoo_async(zh, "/", fo_sync_cb, &sc);
+	uint64_t until = now_ns() + 30000000000u;
+	pthread_mutex_lock(&sc.lock);
+	while (rc == ZOK && sc.state == 0 && now_ns() < until) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&sc.cond, &sc.lock, &ts);
+	}
+	if (sc.state == 0)
+		sc.state = -1;	/* no answer in 30 s */
+	pthread_mutex_unlock(&sc.lock);
+	if (rc != ZOK || sc.state < 0) {
+		fprintf(stderr, "zkbench: failover: sync on %s failed\n", server);
+		zookeeper_close(zh);
+		return -1;
+	}
+	for (int i = 0; i < npr; i++)
+		for (int j = 0; j < pr[i].nacked; j++) {
+			struct Stat st;
+
+			rc = zoo_exists(zh, pr[i].acked[j], 0, &st);
+			if (rc != ZOK) {
+				fprintf(stderr, "zkbench: failover: acknowledged %s: %s on %s\n",
+					pr[i].acked[j], zerror(rc), server);
+				missing++;
+			}
+		}
+	zookeeper_close(zh);
+	return missing;
+}
+
+static int failover_test(void)
+{
+	struct config *c = &bench.cfg;
+	static char hosts[MAX_HOSTS][HOST_LEN];
+	static struct fo_prober pr[2 * MAX_HOSTS];
+	char survivors[MAX_HOSTS * HOST_LEN] = "";
+	int nhosts = split_hosts(c->server, hosts), nsurv = 0, npr = 0;
+
+	if (nhosts < 0)
+		return 2;
+	if (!c->kill_pid || !c->kill_server) {
+		fprintf(stderr, "zkbench: --failover needs --kill-pid and --kill-server\n");
+		return 2;
+	}
+	for (int i = 0; i < nhosts; i++) {
+		if (!strcmp(hosts[i], c->kill_server))
+			continue;
+		if (nsurv++)
+			strcat(survivors, ",");
+		strcat(survivors, hosts[i]);
+	}
+	if (nsurv == nhosts || nsurv == 0) {
+		fprintf(stderr, "zkbench: --kill-server %s is not one of %s\n", c->kill_server, c->server);
+		return 2;
+	}
+	for (int i = 0; i < nhosts; i++) {
+		if (!strcmp(hosts[i], c->kill_server))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			struct fo_prober *p = &pr[npr];
+
+			p->idx = npr++;
+			p->fresh = k == 1;
+			snprintf(p->server, sizeof(p->server), "%s", p->fresh ? hosts[i] : survivors);
+			pthread_mutex_init(&p->conn.lock, NULL);
+			pthread_cond_init(&p->conn.cond, NULL);
+		}
+	}
+	/* The session probers: connected, and one write done, before the kill. */
+	for (int i = 0; i < npr; i++) {
+		struct fo_prober *p = &pr[i];
+
+		if (p->fresh)
+			continue;
+		p->zh = fo_connect(&p->conn, p->server, 4000, 10000000000u);
+		if (!p->zh) {
+			fprintf(stderr, "zkbench: failover: cannot connect to %s\n", p->server);
+			return 1;
+		}
+		if (ensure_prefix(p->zh, c->prefix) < 0 || fo_write(p) != ZOK) {
+			fprintf(stderr, "zkbench: failover: first write through %s failed: %s\n",
+				p->server, zerror(p->last_rc));
+			return 1;
+		}
+	}
+	if (c->verbose)
+		zoo_set_debug_level(ZOO_LOG_LEVEL_INFO);
+
+	uint64_t t0 = now_ns();
+	if (kill(c->kill_pid, SIGKILL) < 0) {
+		fprintf(stderr, "zkbench: kill %ld: %s\n", (long)c->kill_pid, strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < npr; i++) {
+		pr[i].t0 = t0;
+		pr[i].deadline = t0 + (uint64_t)(c->connect_timeout * 1e9);
+		pr[i].attempts = pr[i].fresh ? 0 : pr[i].attempts;
+		if (pthread_create(&pr[i].th, NULL, fo_run, &pr[i]) != 0) {
+			fprintf(stderr, "zkbench: pthread_create failed\n");
+			return 1;
+		}
+	}
+	for (int i = 0; i < npr; i++)
+		pthread_join(pr[i].th, NULL);
+
+	uint64_t best = 0, best_kind[2] = { 0, 0 };
+	const char *via = "-";
+	int failed = 0, lost = 0;
+	for (int i = 0; i < npr; i++) {
+		struct fo_prober *p = &pr[i];
+
+		if (!p->first_ok) {
+			failed++;
+			fprintf(stderr, "zkbench: failover: %s prober on %s: no write in %.0f s, last: %s\n",
+				p->fresh ? "fresh" : "session", p->server, c->connect_timeout,
+				zerror(p->last_rc));
+			continue;
+		}
+		if (!best_kind[p->fresh] || p->first_ok < best_kind[p->fresh])
+			best_kind[p->fresh] = p->first_ok;
+		if (!best || p->first_ok < best) {
+			best = p->first_ok;
+			via = p->via;
+		}
+	}
+	for (int i = 0; i < nhosts; i++) {
+		if (!strcmp(hosts[i], c->kill_server))
+			continue;
+		int m = fo_verify(hosts[i], pr, npr);
+		if (m < 0)
+			failed++;
+		else
+			lost += m;
+	}
+	int acked = 0;
+	for (int i = 0; i < npr; i++)
+		acked += pr[i].nacked;
+	printf("op=failover killed=%s first_write_ms=%.1f session_ms=%.1f fresh_ms=%.1f via=%s"
+	       " probers=%d failed=%d acked=%d lost=%d\n",
+	       c->kill_server, (double)best / 1e6, (double)best_kind[0] / 1e6,
+	       (double)best_kind[1] / 1e6, via, npr, failed, acked, lost);
+	fflush(stdout);
+	for (int i = 0; i < npr; i++)
+		if (pr[i].zh)
+			zookeeper_close(pr[i].zh);
+	return failed || lost ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -928,9 +1303,12 @@ static void usage(FILE *f)
 		"       zkbench --probe [-s host:port] [-t secs]\n"
 		"       zkbench --fsync-test DIR [-b bytes] [-d secs]\n"
 		"       zkbench --4lw CMD [-s host:port]\n"
+		"       zkbench --failover -s h1:p1,h2:p2,h3:p3 --kill-pid PID --kill-server h:p [-t secs]\n"
 		"Drive a ZooKeeper-compatible server with the C client's async API and print\n"
 		"one line of key=value figures per measured phase.\n"
-		"  -s, --server HOST:PORT   server to load (127.0.0.1:2181)\n"
+		"  -s, --server HOST:PORT   server to load (127.0.0.1:2181); a list h1:p1,h2:p2\n"
+		"                           lets the client library pick one per session\n"
+		"      --spread             with a list: session i uses server i %% n alone\n"
 		"  -c, --sessions N         sessions, one connection each (1)\n"
 		"  -w, --window N           outstanding requests per session (1)\n"
 		"  -o, --op OP              create, setData (set), getData (get) or mixed (create)\n"
@@ -945,8 +1323,11 @@ static void usage(FILE *f)
 		"  -t, --connect-timeout S  give up connecting after S seconds (10)\n"
 		"      --probe              connect, read /, exit 0 if it worked\n"
 		"      --fsync-test DIR     measure write+fdatasync of -b bytes in DIR\n"
-		"      --server-pid PID     also report that process's CPU use\n"
+		"      --server-pid PID[,PID] also report the CPU use of these processes (summed)\n"
 		"      --mntr               also report the server's fsyncs (needs mntr allowed)\n"
+		"      --mntr-server H:P    read mntr from this server (default: the first of -s)\n"
+		"      --failover           kill --kill-pid (the leader, --kill-server) and time\n"
+		"                           the first write through a survivor; -t gives up\n"
 		"      --4lw CMD            send a four-letter word, print the reply\n"
 		"  -v, --verbose            more client logging (repeat for more)\n"
 		"  -h, --help\n"
@@ -992,7 +1373,28 @@ static int parse_secs(const char *s, double *out)
 	return 0;
 }
 
-enum { OPT_KEEP = 256, OPT_PROBE, OPT_FSYNC, OPT_SERVER_PID, OPT_MNTR, OPT_4LW };
+enum {
+	OPT_KEEP = 256, OPT_PROBE, OPT_FSYNC, OPT_SERVER_PID, OPT_MNTR, OPT_4LW, OPT_SPREAD,
+	OPT_MNTR_SERVER, OPT_FAILOVER, OPT_KILL_PID, OPT_KILL_SERVER
+};
+
+/* "PID[,PID...]" into c->server_pids. */
+static int parse_pids(const char *s, struct config *c)
+{
+	char buf[256];
+	long v;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	c->nserver_pids = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (c->nserver_pids == MAX_PIDS || parse_long(tok, 1, INT_MAX, &v) < 0)
+			return -1;
+		c->server_pids[c->nserver_pids++] = (pid_t)v;
+	}
+	return c->nserver_pids ? 0 : -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -1015,6 +1417,11 @@ int main(int argc, char **argv)
 		{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
 		{ "mntr", no_argument, NULL, OPT_MNTR },
 		{ "4lw", required_argument, NULL, OPT_4LW },
+		{ "spread", no_argument, NULL, OPT_SPREAD },
+		{ "mntr-server", required_argument, NULL, OPT_MNTR_SERVER },
+		{ "failover", no_argument, NULL, OPT_FAILOVER },
+		{ "kill-pid", required_argument, NULL, OPT_KILL_PID },
+		{ "kill-server", required_argument, NULL, OPT_KILL_SERVER },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1022,7 +1429,7 @@ int main(int argc, char **argv)
 	struct config *c = &bench.cfg;
 	const char *fsync_dir = NULL;
 	const char *four = NULL;
-	bool probe = false;
+	bool probe = false, failover = false;
 	long v;
 	int opt;
 
@@ -1052,10 +1459,15 @@ int main(int argc, char **argv)
 		case OPT_FSYNC: fsync_dir = optarg; break;
 		case OPT_MNTR: c->mntr = true; break;
 		case OPT_4LW: four = optarg; break;
-		case OPT_SERVER_PID:
+		case OPT_SERVER_PID: bad = parse_pids(optarg, c) < 0; break;
+		case OPT_SPREAD: c->spread = true; break;
+		case OPT_MNTR_SERVER: c->mntr = true; c->mntr_server = optarg; break;
+		case OPT_FAILOVER: failover = true; break;
+		case OPT_KILL_PID:
 			bad = parse_long(optarg, 1, INT_MAX, &v) < 0;
-			c->server_pid = (pid_t)v;
+			c->kill_pid = (pid_t)v;
 			break;
+		case OPT_KILL_SERVER: c->kill_server = optarg; break;
 		case 'v': c->verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -1074,7 +1486,7 @@ int main(int argc, char **argv)
 	if (four) {
 		static char buf[65536];
 
-		if (strlen(four) != 4 || four_letter(four, buf, sizeof(buf)) < 0) {
+		if (strlen(four) != 4 || four_letter(c->server, four, buf, sizeof(buf)) < 0) {
 			fprintf(stderr, "zkbench: %s to %s failed\n", four, c->server);
 			return 1;
 		}
@@ -1110,6 +1522,9 @@ int main(int argc, char **argv)
 		for (int w = 0; w < bench.slots; w++)
 			s->slots[w].s = s;
 	}
+
+	if (failover)
+		return failover_test();
 
 	int status = 1;
 	if (connect_all() < 0)
