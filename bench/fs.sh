@@ -5,14 +5,14 @@
 #   make bench-fs   (or: top_builddir=BUILD bash bench/fs.sh)
 set -u
 b=${top_builddir:-.}
-coordd=$b/replica/coordd coordfs=$b/fs/coordfs fsread=$b/bench/fsread
-for x in "$coordd" "$coordfs" "$fsread"; do
+coordd=$b/replica/coordd coordfs=$b/fs/coordfs fsread=$b/bench/fsread fsnull=$b/bench/fsnull
+for x in "$coordd" "$coordfs" "$fsread" "$fsnull"; do
 	[ -x "$x" ] || { echo "fs bench: $x not built" >&2; exit 1; }
 done
 work=$(mktemp -d /var/tmp/coordfs-bench.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 cleanup() {
-	for m in "$work"/m1 "$work"/m2 "$work"/tmpfs; do
+	for m in "$work"/m1 "$work"/m2 "$work"/tmpfs "$work"/null-spin "$work"/null-libfuse; do
 		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null
 	done
 	[ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null
@@ -37,15 +37,30 @@ n=${BENCH_ITER:-20000}
 printf 'key = value\nother = thing\n' > "$work"/m1/app.conf
 printf 'key = value\nother = thing\n' > "$work"/tmpfs/app.conf
 sleep 0.5
-"$fsread" "$work"/m1/app.conf 1000 >/dev/null   # warm
-"$fsread" "$work"/tmpfs/app.conf 1000 >/dev/null
-med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-c=$(for r in 1 2 3 4 5; do "$fsread" "$work"/m1/app.conf "$n"; done | med)
-t=$(for r in 1 2 3 4 5; do "$fsread" "$work"/tmpfs/app.conf "$n"; done | med)
-echo "warm open+read+close of a 28-byte file (median of 5 x $n):"
-echo "  tmpfs    $t /s"
-echo "  coordfs  $c /s"
-awk -v c="$c" -v t="$t" 'BEGIN { printf "  ratio    %.3f of tmpfs\n", c / t }'
+# the floor: a filesystem that only answers, with coordfs's open flags
+# (bench/fsnull.c), under coordfs's loop and under libfuse's own
+for v in spin libfuse; do
+	mkdir -p "$work"/null-$v
+	"$fsnull" "$work"/null-$v $v 2>"$work"/null-$v.log &
+done
+for i in $(seq 100); do [ -f "$work"/null-spin/f ] && [ -f "$work"/null-libfuse/f ] && break; sleep 0.05; done
+files=("$work"/tmpfs/app.conf "$work"/m1/app.conf "$work"/null-spin/f "$work"/null-libfuse/f)
+for f in "${files[@]}"; do "$fsread" "$f" 1000 >/dev/null; done   # warm
+# Rounds interleave the four, so each sees the same noise; medians of 5.
+declare -A rate
+for r in 1 2 3 4 5; do
+	for f in "${files[@]}"; do rate[$f]+="$("$fsread" "$f" "$n") "; done
+done
+med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+t=$(echo "${rate[${files[0]}]}" | med)
+echo "warm open+read+close of a 28-byte file (median of 5 x $n, rounds interleaved):"
+printf '  %-44s %7s /s\n' "tmpfs" "$t"
+label=("" "coordfs" "null FUSE fs, coordfs's loop (bench/fsnull)" "null FUSE fs, libfuse's loop")
+for i in 1 2 3; do
+	c=$(echo "${rate[${files[$i]}]}" | med)
+	printf '  %-44s %7s /s  %.3f of tmpfs\n' "${label[$i]}" "$c" "$(awk -v c="$c" -v t="$t" 'BEGIN { print c / t }')"
+done
+for v in spin libfuse; do fusermount3 -u "$work"/null-$v; done
 
 # inotify latency: write on m1, event on m2
 mkdir "$work"/m1/watched

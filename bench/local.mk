@@ -27,8 +27,13 @@ endif
 # entries.  Needs root and /dev/fuse: "make bench-fs".
 noinst_PROGRAMS += %D%/fsread
 %C%_fsread_SOURCES = %D%/fsread.c
+# The floor: a FUSE filesystem that only answers, with coordfs's open flags.
+noinst_PROGRAMS += %D%/fsnull
+%C%_fsnull_SOURCES = %D%/fsnull.c
+%C%_fsnull_CFLAGS = $(AM_CFLAGS) $(FUSE3_CFLAGS)
+%C%_fsnull_LDADD = $(FUSE3_LIBS)
 EXTRA_DIST += %D%/fs.sh
-bench-fs: %D%/fsread replica/coordd fs/coordfs
+bench-fs: %D%/fsread %D%/fsnull replica/coordd fs/coordfs
 	top_builddir='$(abs_top_builddir)' $(SHELL) $(srcdir)/%D%/fs.sh
 .PHONY: bench-fs
 # end
