@@ -32,6 +32,19 @@
 #define CFS_DATA_NAME ".data"
 
 struct cfs_waiter;
+struct fence_waiter;
+
+/*
+ * One version of a file's content as the kernel was given it for its page
+ * cache (inode.c, "the kernel view").  Shared by the page-cache handles
+ * that read it; never changed once made.
+ */
+struct kview {
+	int refs;
+	char *data;
+	int32_t len;
+	struct zk_stat st;
+};
 
 struct cfs_inode {
 	fuse_ino_t nodeid;
@@ -76,6 +89,27 @@ struct cfs_inode {
 	 */
 	int commits_inflight;
 	uint64_t epoch;        /* cache generation this entry was filled in */
+	/*
+	 * The kernel's copy of this nodeid (inode.c, "the kernel view").
+	 * pc_open, kreaders and kwriters count handles opened on this nodeid, so after
+	 * a retirement they stay with the retired entry.
+	 */
+	bool retired;          /* an old nodeid of live's path, frozen at kv */
+	struct cfs_inode *live;/* retired: the inode that went on in its place (pinned) */
+	bool kknown;           /* this nodeid was given to the kernel */
+	struct kview *kv;      /* what page-cache handles of this nodeid read */
+	int pc_open;           /* open page-cache handles on this nodeid */
+	int kreaders;          /* open read-only handles on it, page cache or not */
+	int kwriters;          /* open handles whose writes the kernel sizes itself */
+	uint64_t kchg;         /* changes of what the kernel may hold... */
+	uint64_t kclean;       /* ...and the last one a completed invalidation covers */
+	int kfences;           /* invalidations queued, not completed */
+	bool kdrain;           /* changed under page-cache handles: waiting for them to close */
+	uint32_t kdrain_gen;   /* which drain the drain timer is for */
+	int kwait_writers;     /* writers waiting for readers to close */
+	uint64_t ksig;         /* signature of the content last seen (kview_sync) */
+	uint64_t kexpect_until;/* a writer told ESTALE is coming back: no page cache */
+	struct fence_waiter *fence_waiters; /* opens waiting for an invalidation */
 };
 
 struct cfs_options {
@@ -114,7 +148,10 @@ extern struct cfs *cfs;
 
 /* inode.c */
 void inode_init(struct cfs *fs);
+/* The inode of a nodeid: for a retired nodeid, its path's current inode. */
 struct cfs_inode *inode_get(struct cfs *fs, fuse_ino_t id);
+/* The entry that owns a nodeid, retired or not (for the kernel view). */
+struct cfs_inode *inode_get_raw(struct cfs *fs, fuse_ino_t id);
 struct cfs_inode *inode_find_path(struct cfs *fs, const char *path, bool data_file);
 /* Finds or makes the inode of path and takes one lookup reference. */
 struct cfs_inode *inode_ref_path(struct cfs *fs, const char *path, bool data_file);
@@ -137,7 +174,35 @@ char *path_join(const char *parent, const char *name);
 void inode_set_node(struct cfs_inode *in, const struct zkc_result *res);
 void inode_set_kids(struct cfs_inode *in, const struct zkc_result *res);
 typedef void (*inode_iter_cb)(struct cfs_inode *in, void *arg);
+/* Every current (not retired) inode. */
 void inode_foreach(struct cfs *fs, inode_iter_cb cb, void *arg);
+
+/* inode.c: the kernel view (see there) */
+/* After in's data/Stat were set: a different content is a change. */
+void kview_sync(struct cfs_inode *in);
+/* The kernel may hold something other than in's content now. */
+void kview_changed(struct cfs_inode *in);
+/*
+ * An invalidation of nodeid id queued at change count stamp has completed;
+ * found: the kernel had the inode (not ENOENT).
+ */
+void kview_fenced(struct cfs *fs, fuse_ino_t id, uint64_t stamp, bool found);
+/*
+ * Whether page-cache handles may be opened on in's nodeid: now (KV_OK),
+ * once an invalidation or a writer is through (KV_WAIT), or not (KV_NO).
+ */
+enum { KV_OK, KV_WAIT, KV_NO };
+/* An open waits for a fence: queue one if none is on its way (kview_fenced). */
+void kview_need_fence(struct cfs_inode *in);
+/* The last handle of a kind on nodeid-owner k closed (ops_file.c). */
+void kview_closed(struct cfs_inode *k);
+int kview_can_cache(const struct cfs_inode *in);
+struct kview *kview_get(struct cfs_inode *in);
+void kview_put(struct kview *kv);
+/* Moves in's nodeid (and its kernel view) to a frozen entry; in gets a new one. */
+struct cfs_inode *inode_retire(struct cfs *fs, struct cfs_inode *in);
+/* The attributes of nodeid-owner k as the kernel must see them. */
+void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st);
 
 /* fetch.c: get the node (data+stat) and/or children, then call back. */
 typedef void (*fetch_cb)(struct cfs_inode *in, int err, void *arg);
@@ -156,7 +221,10 @@ void fill_entry(struct cfs *fs, struct cfs_inode *in, struct fuse_entry_param *e
 int name_check(const char *name);
 /* ops_file.c */
 void pending_drop(struct cfs *fs, struct cfs_inode *in);
-void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size);
+void file_setattr_size(fuse_req_t req, fuse_ino_t ino, struct cfs_inode *in,
+		       struct fuse_file_info *fi, off_t size);
+/* Opens that waited for an invalidation of in may go on (ops_file.c). */
+void file_fence_done(struct cfs_inode *in);
 /* ops_xattr.c: ZCM_EPHEMERAL inside directories marked user.coord.ephemeral */
 typedef void (*create_flags_cb)(int err, int flags, void *arg);
 void create_flags_for(struct cfs_inode *parent, create_flags_cb cb, void *arg);
@@ -168,6 +236,12 @@ void notify_watch_event(struct cfs *fs, int type, const char *path);
 void notify_resync(struct cfs *fs);
 /* Queue a kernel invalidation of in's attributes and pages. */
 void notify_inval(struct cfs *fs, struct cfs_inode *in);
+/* The same, reported to kview_fenced when done (stamp: in->kchg). */
+void notify_fence(struct cfs *fs, struct cfs_inode *in);
+/* A GETATTR: if from a fence's statx (notify.c), note that it came. */
+void notify_fence_getattr(fuse_req_t req, fuse_ino_t ino);
+/* Queue the kernel's forgetting of the name of in (its nodeid changed). */
+void notify_inval_name(struct cfs *fs, struct cfs_inode *in);
 /* Records a change this mount makes, so its watch event is not replayed. */
 void notify_own_change(struct cfs *fs, int type, const char *path);
 /* The same for a change the kernel made itself (unlink, rmdir, rename). */

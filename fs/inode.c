@@ -10,6 +10,63 @@
  *     that came after every event about it) or marked invalid; watch events
  *     only ever invalidate, they never fill.
  * (3) The root (nodeid 1) is never freed.
+ *
+ * The kernel view.  Small files are read through the kernel's page cache
+ * (ops_file.c), and the kernel keeps a file's size and its pages per inode,
+ * apart: a read() takes the pages first and the size after, without a
+ * lock against anything we send meanwhile, and a page-cache read sends us
+ * nothing at all.  So nothing the mount does can make a change of size and
+ * pages atomic for a reader that is inside read() at that moment (a reader
+ * holding old pages that samples a new size sees the old content padded
+ * with zeros, or cut).  The page cache is therefore used only in a way
+ * where neither ever changes under a possible reader:
+ *
+ * (K1) While page-cache handles are open on a nodeid (pc_open > 0; a
+ *      reader can only be inside read() while it holds one), what the
+ *      kernel has for that nodeid never changes: every READ of the page
+ *      cache and every attribute reply for it come from its kview kv, one
+ *      immutable version.
+ * (K2) When the content changes while such handles are open, the nodeid
+ *      drains (kdrain): it keeps showing kv, opens wait, and once the
+ *      handles are closed it goes on as in K4.  Handles are mostly closed
+ *      within microseconds; if they are not within DRAIN_MS (or a waiting
+ *      open's patience), the nodeid is retired (inode_retire): it stays
+ *      with them, frozen at kv, and the path gets a fresh nodeid the kernel
+ *      has no state for, which the kernel looks up again once its name is
+ *      invalidated.  Nothing is ever changed under a page-cache reader; it
+ *      keeps the version it opened, as the per-handle snapshots of direct_io
+ *      handles do.  (Retiring costs what a rename over the file costs: an
+ *      inotify watch on the old inode hears nothing more; draining keeps
+ *      the inode.)
+ * (K3) Writers change the kernel's size themselves (O_TRUNC at open,
+ *      writes past the end), outside our replies.  A writable open of a
+ *      nodeid with readers open (kreaders; page-cache ones, and direct_io
+ *      ones, whose fstat would see it) waits for them to close, and no new
+ *      reader is let in meanwhile (kwait_writers).  If they stay open, it
+ *      is answered ESTALE after retiring the nodeid: the kernel looks the
+ *      name up again (LOOKUP_REVAL) and opens the fresh nodeid, where no
+ *      page-cache handle is granted until that writer came
+ *      (kexpect_until).  While writers are open (kwriters), no
+ *      page-cache handle is granted on their nodeid, and a reader arriving
+ *      there is sent on the same way: the writers keep the nodeid, the
+ *      reader gets a fresh one and its page cache (a direct_io copy would
+ *      read right, but fstat would give the size the writers left in the
+ *      kernel).  An open gets ESTALE once at most: a writer's retry finds
+ *      no page-cache handle (kexpect_until), a reader's retry is known by
+ *      its thread (ops_file.c) and not sent back again.
+ * (K4) When content changes with no page-cache handle open, the nodeid is
+ *      kept: the kernel is told to drop its pages and attributes
+ *      (notify_fence), and no page-cache handle is granted until that
+ *      invalidation has completed with no change since it was queued
+ *      (kclean == kchg).  The kernel discards attributes of requests sent
+ *      before an invalidation (attr_version), so afterwards it holds only
+ *      what we answered later, which was the current content.  The fence
+ *      is through only once the kernel has also fetched the new attributes
+ *      (a statx from the notify thread, notify.c fence_refresh): a reader
+ *      racing with the first refresh of invalidated attributes can find
+ *      them marked fresh while the old size is still in place (the kernel
+ *      marks before it writes), so the size must be written before any
+ *      page-cache handle exists.  Pages are then read on demand from kv.
  */
 #include "config.h"
 
@@ -38,12 +95,18 @@ void inode_init(struct cfs *fs)
 	root->nlookup = 1; /* held by the kernel for the life of the mount */
 }
 
-struct cfs_inode *inode_get(struct cfs *fs, fuse_ino_t id)
+struct cfs_inode *inode_get_raw(struct cfs *fs, fuse_ino_t id)
 {
 	for (struct cfs_inode *in = fs->by_id[id & (fs->nb - 1)]; in; in = in->id_next)
 		if (in->nodeid == id)
 			return in;
 	return NULL;
+}
+
+struct cfs_inode *inode_get(struct cfs *fs, fuse_ino_t id)
+{
+	struct cfs_inode *in = inode_get_raw(fs, id);
+	return in && in->retired ? in->live : in;
 }
 
 struct cfs_inode *inode_find_path(struct cfs *fs, const char *path, bool data_file)
@@ -121,7 +184,7 @@ static void free_kids(struct cfs_inode *in)
 static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 {
 	if (in->nlookup || in->waiters || in->open_handles || in->pins || in->pending_create ||
-	    in->open_waiters ||
+	    in->open_waiters || in->fence_waiters || in->pc_open || in->kreaders || in->kwriters ||
 	    in->nodeid == FUSE_ROOT_ID ||
 	    in->fetching_node || in->fetching_kids)
 		return;
@@ -129,12 +192,15 @@ static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 	while (*pp != in)
 		pp = &(*pp)->id_next;
 	*pp = in->id_next;
-	if (!in->detached)
+	if (!in->detached && !in->retired)
 		unlink_path(fs, in);
 	fs->count--;
 	free_kids(in);
 	free(in->data);
 	free(in->path);
+	kview_put(in->kv);
+	if (in->retired)
+		inode_unpin(fs, in->live);
 	free(in);
 }
 
@@ -189,8 +255,236 @@ uint64_t inode_stable_ino(const struct cfs_inode *in)
 	return x < 2 ? x + 2 : x;
 }
 
+/* ---- the kernel view (see the top of this file) ---- */
+
+struct kview *kview_get(struct cfs_inode *in)
+{
+	if (!in->kv) {
+		struct kview *kv = xcalloc(1, sizeof(*kv));
+		kv->refs = 1;
+		kv->len = in->datalen > 0 ? in->datalen : 0;
+		kv->data = kv->len ? xmemdup(in->data, (size_t)kv->len) : NULL;
+		kv->st = in->st;
+		in->kv = kv;
+	}
+	in->kv->refs++;
+	return in->kv;
+}
+
+void kview_put(struct kview *kv)
+{
+	if (kv && --kv->refs == 0) {
+		free(kv->data);
+		free(kv);
+	}
+}
+
+/* What decides what a reader sees: existence, type, length, bytes. */
+static uint64_t content_sig(const struct cfs_inode *in)
+{
+	uint64_t h = 1469598103934665603ull;
+	uint64_t head[3] = { in->exists, (uint64_t)(int64_t)in->datalen,
+			     (uint64_t)(in->st.num_children > 0) };
+	const unsigned char *p = (const unsigned char *)head;
+	for (size_t i = 0; i < sizeof(head); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	for (int32_t i = 0; i < in->datalen; i++)
+		h = (h ^ (unsigned char)in->data[i]) * 1099511628211ull;
+	return h;
+}
+
+void kview_sync(struct cfs_inode *in)
+{
+	uint64_t sig = content_sig(in);
+	if (sig == in->ksig)
+		return;
+	in->ksig = sig;
+	kview_changed(in);
+}
+
+/* K2: a nodeid still draining after this long is retired. */
+#define DRAIN_MS 100
+
+struct drain_timer {
+	uv_timer_t timer;
+	fuse_ino_t ino;
+	uint32_t gen;
+};
+
+static void drain_timer_closed(uv_handle_t *t)
+{
+	free(t->data);
+}
+
+static void drain_timeout(uv_timer_t *t)
+{
+	struct drain_timer *d = t->data;
+	struct cfs_inode *in = inode_get_raw(cfs, d->ino);
+	if (in && !in->retired && in->kdrain && in->kdrain_gen == d->gen && in->pc_open > 0)
+		inode_retire(cfs, in);
+	uv_close((uv_handle_t *)&d->timer, drain_timer_closed);
+}
+
+void kview_changed(struct cfs_inode *in)
+{
+	if (in->retired)
+		return; /* frozen for good (K2), or never cached again */
+	if (in->pc_open > 0) {
+		/* K2: kv stays what the kernel has until the handles are closed */
+		in->kchg++;
+		if (!in->kdrain) {
+			in->kdrain = true;
+			struct drain_timer *d = xcalloc(1, sizeof(*d));
+			d->ino = in->nodeid;
+			d->gen = ++in->kdrain_gen;
+			uv_timer_init(cfs->loop, &d->timer);
+			d->timer.data = d;
+			uv_timer_start(&d->timer, drain_timeout, DRAIN_MS, 0);
+		}
+		return;
+	}
+	in->kdrain = false;
+	kview_put(in->kv);
+	in->kv = NULL;
+	in->kchg++;
+	if (!in->kknown)
+		in->kclean = in->kchg; /* the kernel has nothing for this nodeid */
+	else if (in->kwriters == 0)
+		notify_fence(cfs, in); /* K4; with writers, their last release does it */
+}
+
+void kview_fenced(struct cfs *fs, fuse_ino_t id, uint64_t stamp, bool found)
+{
+	struct cfs_inode *in = inode_get_raw(fs, id);
+	if (!in)
+		return;
+	in->kfences--;
+	if (in->retired)
+		return;
+	/*
+	 * ENOENT: the kernel had no inode for the nodeid, but it may be making
+	 * one right now from an entry reply we sent before the change, with
+	 * the old attributes (a new kernel inode takes them whatever their
+	 * age).  Not a fence then: the next open queues another one
+	 * (kview_need_fence), which finds the inode the kernel opens.
+	 */
+	if (found && stamp == in->kchg && in->kwriters == 0)
+		in->kclean = stamp;
+	if (in->fence_waiters)
+		file_fence_done(in);
+}
+
+void kview_closed(struct cfs_inode *k)
+{
+	if (k->kdrain && k->pc_open == 0 && !k->retired)
+		kview_changed(k); /* drained: on as in K4 */
+	if (k->fence_waiters)
+		file_fence_done(k); /* writers waiting for readers, readers for a drain */
+}
+
+void kview_need_fence(struct cfs_inode *in)
+{
+	if (!in->retired && in->kclean != in->kchg && in->kwriters == 0 && in->kfences == 0 &&
+	    in->pc_open == 0 && !in->kdrain)
+		notify_fence(cfs, in);
+}
+
+int kview_can_cache(const struct cfs_inode *in)
+{
+	/*
+	 * A retired nodeid serves its frozen version; one retired without a
+	 * view has had writers, or a truncation, and its kernel attributes
+	 * were the path's since (kview_fill_attr): never cached again.
+	 */
+	if (in->retired)
+		return in->kv ? KV_OK : KV_NO;
+	if (in->kdrain || in->kwait_writers > 0)
+		return KV_WAIT;
+	if (in->kv)
+		return KV_OK;
+	/*
+	 * An empty file has nothing to cache, and the notify thread's replay
+	 * writes one byte at offset 0 (notify.c), which moves the kernel's
+	 * size only when it is 0.
+	 */
+	if (!in->exists || in->datalen <= 0 || in->pending_create || inode_is_dir(in))
+		return KV_NO;
+	if (in->kwriters > 0 || uv_now(cfs->loop) < in->kexpect_until || in->kclean != in->kchg)
+		return KV_WAIT;
+	return KV_OK;
+}
+
+static void id_insert(struct cfs *fs, struct cfs_inode *in)
+{
+	in->id_next = fs->by_id[in->nodeid & (fs->nb - 1)];
+	fs->by_id[in->nodeid & (fs->nb - 1)] = in;
+}
+
+static void id_remove(struct cfs *fs, struct cfs_inode *in)
+{
+	struct cfs_inode **pp = &fs->by_id[in->nodeid & (fs->nb - 1)];
+	while (*pp != in)
+		pp = &(*pp)->id_next;
+	*pp = in->id_next;
+}
+
+struct cfs_inode *inode_retire(struct cfs *fs, struct cfs_inode *in)
+{
+	struct cfs_inode *r = xcalloc(1, sizeof(*r));
+	r->nodeid = in->nodeid;
+	r->path = xstrdup(in->path);
+	r->data_file = in->data_file;
+	r->retired = true;
+	r->live = in;
+	inode_pin(in);
+	r->nlookup = in->nlookup;
+	r->kknown = in->kknown;
+	r->kv = in->kv;
+	r->pc_open = in->pc_open;
+	r->kreaders = in->kreaders;
+	r->kwriters = in->kwriters;
+	r->kfences = in->kfences; /* they report by nodeid */
+	r->have_node = r->exists = true;
+	if (r->kv) {
+		r->st = r->kv->st;
+		r->datalen = r->kv->len;
+	}
+	id_remove(fs, in);
+	id_insert(fs, r);
+	fs->count++;
+	/* in continues the path under a nodeid the kernel has never seen */
+	in->nodeid = fs->next_id++;
+	id_insert(fs, in);
+	in->nlookup = 0;
+	in->kknown = false;
+	in->kv = NULL;
+	in->pc_open = in->kreaders = in->kwriters = 0;
+	in->kchg = in->kclean = 0;
+	in->kfences = 0;
+	in->kdrain = false;
+	notify_inval_name(fs, in);
+	/* opens waiting on the old nodeid decide again (RD_AGAIN, mostly) */
+	if (in->fence_waiters)
+		file_fence_done(in);
+	return r;
+}
+
+void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st)
+{
+	inode_fill_attr(fs, k->retired && !k->kv ? k->live : k, st);
+}
+
 void inode_fill_attr(const struct cfs *fs, const struct cfs_inode *in, struct stat *st)
 {
+	if (in->kdrain && in->kv && !in->retired) {
+		/* K1: page-cache readers of this nodeid may be inside read() */
+		struct cfs_inode v = *in;
+		v.st = in->kv->st;
+		v.datalen = in->kv->len;
+		v.kdrain = false;
+		inode_fill_attr(fs, &v, st);
+		return;
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode_stable_ino(in);
 	st->st_uid = fs->opt.uid;
@@ -246,6 +540,7 @@ void inode_set_node(struct cfs_inode *in, const struct zkc_result *res)
 	}
 	in->have_node = true;
 	in->epoch = cfs->epoch;
+	kview_sync(in);
 }
 
 void inode_set_kids(struct cfs_inode *in, const struct zkc_result *res)
@@ -265,6 +560,7 @@ void inode_set_kids(struct cfs_inode *in, const struct zkc_result *res)
 	}
 	in->have_kids = true;
 	in->epoch = cfs->epoch;
+	kview_sync(in); /* children can make a file a directory */
 }
 
 void inode_foreach(struct cfs *fs, inode_iter_cb cb, void *arg)
@@ -273,7 +569,8 @@ void inode_foreach(struct cfs *fs, inode_iter_cb cb, void *arg)
 		struct cfs_inode *in = fs->by_id[i], *next;
 		for (; in; in = next) {
 			next = in->id_next;
-			cb(in, arg);
+			if (!in->retired)
+				cb(in, arg);
 		}
 	}
 }

@@ -45,6 +45,8 @@ struct nitem {
 	struct nitem *next;
 	enum nact act;
 	fuse_ino_t ino, child;
+	uint64_t stamp; /* NA_INVAL_INODE: report completion at this change count */
+	bool fence;
 	int kind;       /* NA_REPLAY: RP_* */
 	bool ready;     /* NA_REPLAY waits for the node's type to be known */
 	bool skip;
@@ -59,14 +61,26 @@ struct own_change {
 	char path[];
 };
 
+struct fence_done {
+	fuse_ino_t ino;
+	uint64_t stamp;
+	bool found;
+};
+
 struct notifier {
+	uv_async_t done_async;  /* completed fences, for the loop thread */
+	struct fence_done *done;
+	size_t ndone, capdone;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct nitem *head, *tail;
+	struct nitem *first, *first_tail; /* invalidations opens wait for: ahead of the FIFO */
 	struct fuse_session *se;
 	const char *mountpoint;
 	pid_t tid;              /* the notify thread's id, as FUSE reports callers */
+	fuse_ino_t fence_ino;   /* a fence's statx is on its way for this nodeid... */
+	bool fence_hit;         /* ...and its GETATTR came (notify_fence_getattr) */
 	int replay_kind;        /* what the thread is replaying now, under mu */
 	char replay_path[4096];
 	struct own_change *own; /* loop thread only */
@@ -85,6 +99,8 @@ static struct nitem *push_item(struct cfs *fs, enum nact act, fuse_ino_t ino, fu
 	it->kind = kind;
 	it->ready = ready;
 	it->skip = false;
+	it->stamp = 0;
+	it->fence = false;
 	memcpy(it->name, name ? name : "", len + 1);
 	pthread_mutex_lock(&n->mu);
 	if (n->tail)
@@ -252,6 +268,49 @@ static void replay(struct notifier *n, struct nitem *it)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/*
+ * The second half of a fence (inode.c, K4).  The invalidation leaves the
+ * kernel's old size in place, marked stale; the first reply to refresh it
+ * then writes the new size, and the kernel marks the attributes fresh a
+ * moment before it writes the size (fuse_change_attributes_i, under a lock
+ * that stat() and read() do not take).  A reader racing with that refresh
+ * sees "fresh" with the old size: read() stops at the old size on new pages
+ * (measured: a 12,746-byte version cut at 3,620).  So the fence makes the
+ * kernel refresh now, from this thread (a statx that must ask us), and is
+ * through only when that refresh has been written, before any page-cache
+ * handle exists; later refreshes write the same size again.  The GETATTR
+ * must be for the fenced nodeid (the name may lead elsewhere by now).
+ */
+static bool fence_refresh(struct notifier *n, struct nitem *it)
+{
+	char full[8192];
+	struct statx stx;
+	if (!it->name[0])
+		return false;
+	snprintf(full, sizeof(full), "%s%s", n->mountpoint, it->name);
+	pthread_mutex_lock(&n->mu);
+	n->fence_ino = it->ino;
+	n->fence_hit = false;
+	pthread_mutex_unlock(&n->mu);
+	int r = statx(AT_FDCWD, full, AT_STATX_FORCE_SYNC | AT_SYMLINK_NOFOLLOW, STATX_SIZE, &stx);
+	pthread_mutex_lock(&n->mu);
+	bool hit = r == 0 && n->fence_hit;
+	n->fence_ino = 0;
+	pthread_mutex_unlock(&n->mu);
+	return hit;
+}
+
+void notify_fence_getattr(fuse_req_t req, fuse_ino_t ino)
+{
+	struct notifier *n = cfs->notifier;
+	if (!n || fuse_req_ctx(req)->pid != n->tid)
+		return;
+	pthread_mutex_lock(&n->mu);
+	if (n->fence_ino == ino)
+		n->fence_hit = true;
+	pthread_mutex_unlock(&n->mu);
+}
+
 static void *notify_main(void *arg)
 {
 	struct notifier *n = arg;
@@ -259,17 +318,45 @@ static void *notify_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&n->mu);
 		/* a replay waits at the head until its node's type is known */
-		while (!n->head || (n->head->act == NA_REPLAY && !n->head->ready))
+		while (!n->first && (!n->head || (n->head->act == NA_REPLAY && !n->head->ready)))
 			pthread_cond_wait(&n->cv, &n->mu);
-		struct nitem *it = n->head;
-		n->head = it->next;
-		if (!n->head)
-			n->tail = NULL;
+		struct nitem *it;
+		if (n->first) {
+			/*
+			 * Fences and the names of retired nodeids overtake the
+			 * queue (a replay is a round trip through the mount): opens
+			 * wait for them, and dropping kernel caches early is never
+			 * wrong (a replay looks its path up again).
+			 */
+			it = n->first;
+			n->first = it->next;
+			if (!n->first)
+				n->first_tail = NULL;
+		} else {
+			it = n->head;
+			n->head = it->next;
+			if (!n->head)
+				n->tail = NULL;
+		}
 		pthread_mutex_unlock(&n->mu);
 		int rc = 0;
 		switch (it->act) {
 		case NA_INVAL_INODE:
 			rc = fuse_lowlevel_notify_inval_inode(n->se, it->ino, 0, 0);
+			if (it->fence) {
+				/* returned: the kernel has bumped attr_version and dropped pages */
+				bool found = rc != -ENOENT && fence_refresh(n, it);
+				pthread_mutex_lock(&n->mu);
+				if (n->ndone == n->capdone) {
+					n->capdone = n->capdone ? n->capdone * 2 : 64;
+					n->done = xrealloc(n->done, n->capdone * sizeof(*n->done));
+				}
+				n->done[n->ndone].ino = it->ino;
+				n->done[n->ndone].found = found;
+				n->done[n->ndone++].stamp = it->stamp;
+				pthread_mutex_unlock(&n->mu);
+				uv_async_send(&n->done_async);
+			}
 			break;
 		case NA_INVAL_ENTRY:
 			rc = fuse_lowlevel_notify_inval_entry(n->se, it->ino, it->name, strlen(it->name));
@@ -301,9 +388,91 @@ void notify_inval(struct cfs *fs, struct cfs_inode *in)
 	push(fs, NA_INVAL_INODE, in->nodeid, 0, NULL);
 }
 
+/* Queue an item ahead of the FIFO (see notify_main). */
+static void push_first(struct notifier *n, struct nitem *it)
+{
+	pthread_mutex_lock(&n->mu);
+	if (n->first_tail)
+		n->first_tail->next = it;
+	else
+		n->first = it;
+	n->first_tail = it;
+	pthread_cond_signal(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* A fence (inode.c, K4): kview_fenced hears when it is through. */
+void notify_fence(struct cfs *fs, struct cfs_inode *in)
+{
+	struct notifier *n = fs->notifier;
+	in->kfences++;
+	if (!n) {
+		kview_fenced(fs, in->nodeid, in->kchg, false);
+		return;
+	}
+	/* the name its statx takes (fence_refresh) */
+	char *p = in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
+	size_t len = strlen(p);
+	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
+	memcpy(it->name, p, len + 1);
+	free(p);
+	it->act = NA_INVAL_INODE;
+	it->ino = in->nodeid;
+	it->stamp = in->kchg;
+	it->fence = true;
+	it->ready = true;
+	push_first(n, it);
+}
+
+static void fences_done(uv_async_t *a)
+{
+	struct notifier *n = a->data;
+	pthread_mutex_lock(&n->mu);
+	struct fence_done *done = n->done;
+	size_t count = n->ndone;
+	n->done = NULL;
+	n->ndone = n->capdone = 0;
+	pthread_mutex_unlock(&n->mu);
+	for (size_t i = 0; i < count; i++)
+		kview_fenced(cfs, done[i].ino, done[i].stamp, done[i].found);
+	free(done);
+}
+
+static const char *base_name(const char *path);
+static void parent_of(const char *path, char *out, size_t n);
+
+void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
+{
+	char pp[4096];
+	struct cfs_inode *parent;
+	const char *name;
+	if (in->data_file) {
+		parent = inode_find_path(fs, in->path, false);
+		name = CFS_DATA_NAME;
+	} else {
+		if (!strcmp(in->path, "/"))
+			return;
+		parent_of(in->path, pp, sizeof(pp));
+		parent = inode_find_path(fs, pp, false);
+		name = base_name(in->path);
+	}
+	if (!parent || !fs->notifier)
+		return;
+	/* ahead of the queue: until it is through, opens of the name get ESTALE */
+	size_t len = strlen(name);
+	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
+	it->act = NA_INVAL_ENTRY;
+	it->ino = parent->nodeid;
+	it->ready = true;
+	memcpy(it->name, name, len + 1);
+	push_first(fs->notifier, it);
+}
+
 int notify_start(struct cfs *fs)
 {
 	struct notifier *n = xcalloc(1, sizeof(*n));
+	uv_async_init(fs->loop, &n->done_async, fences_done);
+	n->done_async.data = n;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	n->se = fs->se;
@@ -323,6 +492,7 @@ void notify_stop(struct cfs *fs)
 		return;
 	push(fs, NA_STOP, 0, 0, NULL);
 	pthread_join(fs->notifier->thread, NULL);
+	uv_close((uv_handle_t *)&fs->notifier->done_async, NULL);
 }
 
 static const char *base_name(const char *path)
@@ -433,8 +603,9 @@ void notify_watch_event(struct cfs *fs, int type, const char *path)
 	struct cfs_inode *df = inode_find_path(fs, path, true);
 	bool membership = type == ZEV_CREATED || type == ZEV_DELETED;
 	bool vfs;
+	bool mine = own(fs, type, path, &vfs);
 
-	if (!own(fs, type, path, &vfs)) {
+	if (!mine) {
 		char pp[4096];
 		parent_of(path, pp, sizeof(pp));
 		queue_replay(fs, type, path, in, df, inode_find_path(fs, pp, false));
@@ -448,6 +619,15 @@ void notify_watch_event(struct cfs *fs, int type, const char *path)
 		inode_invalidate(df, true, false);
 		notify_inval(fs, df);
 	}
+	/*
+	 * A change made elsewhere under open page-cache readers: no new opens of
+	 * the old version from now on (inode.c, K2).  Our own changes were seen
+	 * here already (kview_sync decides on those).
+	 */
+	if (!mine && in && in->pc_open > 0)
+		kview_changed(in);
+	if (!mine && df && df->pc_open > 0)
+		kview_changed(df);
 	if (!membership || !strcmp(path, "/"))
 		return;
 	char parent_path[4096];

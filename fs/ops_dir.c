@@ -414,8 +414,12 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	c->path = path_join(p->path, name);
 	c->flags = dir;
 	struct cfs_inode *in = inode_find_path(cfs, c->path, false);
-	if (in && in->pending_create) {
-		/* never published: forget it here, and its handles will not publish */
+	if (in && in->pending_create && !in->create_inflight) {
+		/*
+		 * Never published: forget it here, and its handles will not
+		 * publish.  (With its create on the way, the delete below follows
+		 * it on the session, so the node does not outlive the rm.)
+		 */
 		in->cancelled_gen = in->create_gen;
 		pending_drop(cfs, in);
 		in->exists = false;

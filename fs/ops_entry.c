@@ -31,6 +31,7 @@ void fill_entry(struct cfs *fs, struct cfs_inode *in, struct fuse_entry_param *e
 	memset(e, 0, sizeof(*e));
 	e->ino = in->nodeid;
 	e->generation = 1;
+	in->kknown = true;
 	inode_fill_attr(fs, in, &e->attr);
 	e->attr_timeout = fs->opt.timeout;
 	e->entry_timeout = fs->opt.timeout;
@@ -68,6 +69,7 @@ static void lookup_data_file(struct cfs_inode *dir, int err, void *arg)
 			df->exists = true;
 			df->have_node = true;
 			df->epoch = cfs->epoch;
+			kview_sync(df);
 		}
 		struct fuse_entry_param e;
 		fill_entry(cfs, df, &e);
@@ -131,6 +133,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 				in->datalen = kind == RP_DELETE_DIR ? -1 : 0;
 				memset(&in->st, 0, sizeof(in->st));
 				in->epoch = cfs->epoch - 1; /* never trusted for real requests */
+				kview_sync(in);
 			}
 			struct fuse_entry_param e;
 			fill_entry(cfs, in, &e);
@@ -152,7 +155,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct cfs_inode *in = inode_get(cfs, ino);
+	struct cfs_inode *in = inode_get_raw(cfs, ino);
 	if (in)
 		inode_forget(cfs, in, nlookup);
 	fuse_reply_none(req);
@@ -161,32 +164,68 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 {
 	for (size_t i = 0; i < count; i++) {
-		struct cfs_inode *in = inode_get(cfs, f[i].ino);
+		struct cfs_inode *in = inode_get_raw(cfs, f[i].ino);
 		if (in)
 			inode_forget(cfs, in, f[i].nlookup);
 	}
 	fuse_reply_none(req);
 }
 
+struct attr_ctx {
+	fuse_req_t req;
+	fuse_ino_t ino;
+};
+
+/*
+ * A retired nodeid keeps the attributes of its frozen version: page-cache
+ * readers of it may be inside read() (inode.c, K1).
+ */
+static bool frozen_attr(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfs_inode *k = inode_get_raw(cfs, ino);
+	if (!k || !k->retired || !k->kv)
+		return false;
+	struct stat st;
+	kview_fill_attr(cfs, k, &st);
+	fuse_reply_attr(req, &st, cfs->opt.timeout);
+	return true;
+}
+
 static void getattr_done(struct cfs_inode *in, int err, void *arg)
 {
-	fuse_req_t req = arg;
+	struct attr_ctx ac = *(struct attr_ctx *)arg;
+	free(arg);
+	if (frozen_attr(ac.req, ac.ino)) /* retired while we fetched */
+		return;
 	if (err)
-		return (void)fuse_reply_err(req, err);
+		return (void)fuse_reply_err(ac.req, err);
 	if (!in->exists || (in->data_file && in->datalen < 0))
-		return (void)fuse_reply_err(req, ENOENT);
+		return (void)fuse_reply_err(ac.req, ENOENT);
 	struct stat st;
 	inode_fill_attr(cfs, in, &st);
-	fuse_reply_attr(req, &st, cfs->opt.timeout);
+	/* a retired nodeid without a view must not keep these (inode_retire) */
+	struct cfs_inode *k = inode_get_raw(cfs, ac.ino);
+	fuse_reply_attr(ac.req, &st, k && k->retired ? 0 : cfs->opt.timeout);
+}
+
+static void fetch_attr(fuse_req_t req, fuse_ino_t ino, struct cfs_inode *in)
+{
+	struct attr_ctx *ac = xcalloc(1, sizeof(*ac));
+	ac->req = req;
+	ac->ino = ino;
+	fetch_node(cfs, in, false, getattr_done, ac);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfs_inode *in = inode_get(cfs, ino);
 	(void)fi;
+	notify_fence_getattr(req, ino);
 	if (!in)
 		return (void)fuse_reply_err(req, ENOENT);
-	fetch_node(cfs, in, false, getattr_done, req);
+	if (frozen_attr(req, ino))
+		return;
+	fetch_attr(req, ino, in);
 }
 
 
@@ -197,14 +236,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (!in)
 		return (void)fuse_reply_err(req, ENOENT);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		file_setattr_size(req, in, fi, attr->st_size);
+		file_setattr_size(req, ino, in, fi, attr->st_size);
 		return;
 	}
 	/*
 	 * Owner, mode and times are the mount's (uid=, gid=, umask=); znodes have
 	 * no such fields.  Accept the call so tools like sed -i and cp -p work.
 	 */
-	fetch_node(cfs, in, false, getattr_done, req);
+	if (frozen_attr(req, ino))
+		return;
+	fetch_attr(req, ino, in);
 }
 
 void ops_entry_fill(struct fuse_lowlevel_ops *ops)

@@ -15,8 +15,10 @@
  * A failed publish is reported by the next flush/fsync on the handle (close
  * returns the error when the kernel gives us a FLUSH after it).
  *
- * Readers get a private copy of the content at open, so a read() sequence
- * never mixes two versions.
+ * Readers see one version per open: a read-only handle either reads through
+ * the kernel's page cache a version the kernel holds unchanged for as long
+ * as any such handle is open (inode.c, "the kernel view"), or, where that
+ * cannot be had, gets a private copy of the content at open (direct_io).
  */
 #include "config.h"
 
@@ -50,6 +52,9 @@ struct fh {
 	bool replay;      /* opened by the notify thread's replay: writes are ignored */
 	uint32_t create_gen; /* opened while the file was pending_create */
 	bool closing;     /* a descriptor was closed after the last write (see op_flush) */
+	struct kview *kv; /* a page-cache handle: the version its nodeid shows */
+	bool kwriter;     /* counted in its nodeid's kwriters */
+	bool kreader;     /* counted in its nodeid's kreaders */
 	uv_timer_t timer;
 	fuse_req_t fsync_req;
 };
@@ -166,6 +171,7 @@ static void commit_done(struct zkclient *zk, const struct zkc_result *res, void 
 		in->exists = true;
 		in->have_node = true;
 		in->epoch = cfs->epoch;
+		kview_sync(in);
 		if (in->data_file) {
 			struct cfs_inode *dir = inode_find_path(cfs, in->path, false);
 			if (dir)
@@ -267,7 +273,7 @@ static void timer_cb(uv_timer_t *t)
 	commit(h);
 }
 
-static struct fh *fh_new(struct cfs_inode *in, int flags)
+static struct fh *fh_new(struct cfs_inode *in, int flags, struct kview *kv)
 {
 	struct fh *h = xcalloc(1, sizeof(*h));
 	h->in = in;
@@ -281,7 +287,10 @@ static struct fh *fh_new(struct cfs_inode *in, int flags)
 		h->create_gen = in->create_gen;
 	uv_timer_init(cfs->loop, &h->timer);
 	h->timer.data = h;
-	if (!(flags & O_TRUNC) || !h->writable) {
+	h->kv = kv;
+	if (kv) {
+		/* reads come from kv */
+	} else if (!(flags & O_TRUNC) || !h->writable) {
 		if (in->datalen > 0)
 			buf_append(&h->content, in->data, (size_t)in->datalen);
 	} else {
@@ -294,19 +303,21 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/*
-	 * direct_io: a handle's content is its own snapshot, taken at open, and
-	 * EOF is where the snapshot ends, so no read mixes two versions and no
-	 * size cached by the kernel can cut or pad it.  Read-only handles skip
-	 * FLUSH (noflush; fcntl locks taken on them go at their release).
+	 * A page-cache handle (h->kv): the kernel serves read() from its page
+	 * cache, so a warm open+read+close costs OPEN and RELEASE only.
+	 * keep_cache everywhere: pages are dropped only by explicit
+	 * invalidations (inode.c, K4), never because another handle opened.
 	 *
-	 * Reading small files through the page cache instead (keep_cache, with a
-	 * per-inode "kernel view" answering from the old version while an
-	 * invalidation is on its way) ran at 0.11-0.13 of tmpfs, but under three
-	 * busy mounts a reader once saw old content padded to a newer size; it
-	 * was taken out again (commit 183db3f, "coordfs: small files are read through the
-	 * page cache..." has it) until that race is understood.
+	 * Every other handle is direct_io: its content is its own snapshot,
+	 * taken at open, and EOF is where the snapshot ends, so no read mixes
+	 * two versions and no size cached by the kernel can cut or pad it.
+	 *
+	 * Read-only handles skip FLUSH (noflush; fcntl locks taken on them go
+	 * at their release).
 	 */
-	fi->direct_io = 1;
+	fi->keep_cache = 1;
+	if (!h->kv)
+		fi->direct_io = 1;
 	if (!h->writable && !h->replay)
 		fi->noflush = 1;
 }
@@ -326,13 +337,16 @@ struct open_waiter {
 	struct open_waiter *next;
 	struct cfs_inode *in;
 	fuse_req_t req;
+	fuse_ino_t ino;
 	int flags;
 	bool replay;
+	bool retry;
 	bool queued;
 	uv_timer_t timer;
 };
 
-static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay);
+static void open_go(fuse_req_t req, struct cfs_inode *in, fuse_ino_t ino, int flags, bool replay,
+		    bool retry, uint64_t fence_deadline);
 
 static void waiter_closed(uv_handle_t *t)
 {
@@ -342,7 +356,7 @@ static void waiter_closed(uv_handle_t *t)
 static void waiter_run(struct open_waiter *w)
 {
 	uv_timer_stop(&w->timer);
-	open_go(w->req, w->in, w->flags, w->replay);
+	open_go(w->req, w->in, w->ino, w->flags, w->replay, w->retry, 0);
 	uv_close((uv_handle_t *)&w->timer, waiter_closed);
 }
 
@@ -390,11 +404,14 @@ static bool must_wait(const struct cfs_inode *in)
 	return in->closing_writers > 0 && !in->closing_expired;
 }
 
-static void wait_open(struct cfs_inode *in, fuse_req_t req, int flags, bool replay)
+static void wait_open(struct cfs_inode *in, fuse_req_t req, fuse_ino_t ino, int flags, bool replay,
+		      bool retry)
 {
 	struct open_waiter *w = xcalloc(1, sizeof(*w));
 	w->in = in;
 	w->req = req;
+	w->ino = ino;
+	w->retry = retry;
 	w->flags = flags;
 	w->replay = replay;
 	w->queued = true;
@@ -419,11 +436,187 @@ static void set_closing(struct fh *h, bool closing)
 
 struct open_ctx {
 	fuse_req_t req;
+	fuse_ino_t ino;  /* the nodeid opened (0: a create, answered with in's) */
 	int flags;
 	bool create;
 	bool replay;
 	bool waited;  /* already waited once (timeout): do not wait again */
+	bool retry;   /* retrying after our ESTALE: not sent back again */
+	uint64_t fence_deadline; /* waiting for invalidations until then (0: not yet) */
 };
+
+/*
+ * Read-only opens waiting for a kernel invalidation of their nodeid (inode.c,
+ * K4), or for writers on it to finish, so that they read through the page
+ * cache what the kernel then holds.  A direct_io snapshot would do for
+ * read(), but the size fstat() gives would be whatever the writers or the
+ * version before left in the kernel until the invalidation is through, and
+ * programs read st_size bytes.  Bounded: after FENCE_WAIT_MS they get the
+ * snapshot.  Woken by every completed invalidation of the nodeid (a
+ * writer's last release queues one).
+ */
+#define FENCE_WAIT_MS 100
+/* A retry cannot be sent on again (RD_AGAIN): it waits longer. */
+#define RETRY_WAIT_MS 1000
+
+struct fence_waiter {
+	struct fence_waiter *next;
+	struct cfs_inode *k;  /* the nodeid's entry, whose list this is on */
+	struct cfs_inode *in; /* the path's current inode */
+	fuse_req_t req;
+	fuse_ino_t ino;
+	int flags;
+	bool retry;
+	bool writer;  /* counted in k->kwait_writers */
+	uint64_t deadline;
+	uv_timer_t timer;
+};
+
+static void fence_waiter_closed(uv_handle_t *t)
+{
+	free(t->data);
+}
+
+static void fence_waiter_run(struct fence_waiter *w)
+{
+	struct cfs_inode *in = w->in, *k = w->k;
+	uv_timer_stop(&w->timer);
+	if (w->writer)
+		k->kwait_writers--;
+	open_go(w->req, in, w->ino, w->flags, false, w->retry, w->deadline);
+	uv_close((uv_handle_t *)&w->timer, fence_waiter_closed);
+	inode_unpin(cfs, in);
+	inode_unpin(cfs, k);
+}
+
+static void fence_timeout(uv_timer_t *t)
+{
+	struct fence_waiter *w = t->data;
+	struct fence_waiter **pp = &w->k->fence_waiters;
+	while (*pp && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = w->next;
+	fence_waiter_run(w);
+}
+
+void file_fence_done(struct cfs_inode *in)
+{
+	struct fence_waiter *w = in->fence_waiters;
+	in->fence_waiters = NULL;
+	inode_pin(in);
+	while (w) {
+		struct fence_waiter *next = w->next;
+		fence_waiter_run(w);
+		w = next;
+	}
+	inode_unpin(cfs, in);
+}
+
+static void wait_fence(struct cfs_inode *k, struct cfs_inode *in, fuse_req_t req, fuse_ino_t ino,
+		       int flags, bool retry, bool writer, uint64_t deadline)
+{
+	struct fence_waiter *w = xcalloc(1, sizeof(*w));
+	w->writer = writer;
+	if (writer)
+		k->kwait_writers++; /* no new readers meanwhile (inode.c, K3) */
+	w->k = k;
+	w->in = in;
+	w->req = req;
+	w->ino = ino;
+	w->retry = retry;
+	w->flags = flags;
+	w->deadline = deadline;
+	w->next = k->fence_waiters;
+	k->fence_waiters = w;
+	inode_pin(k);
+	inode_pin(in);
+	uv_timer_init(cfs->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, fence_timeout, deadline - uv_now(cfs->loop), 0);
+}
+
+/* A writer told ESTALE comes back (inode.c, K3) within this time. */
+#define EXPECT_WRITER_MS 1000
+
+/*
+ * Threads whose open we answered ESTALE: the kernel retries that open at
+ * once, from the same thread, and the retry must not get ESTALE again (the
+ * kernel retries only once).  Found by the caller's thread id.
+ */
+#define RETRY_SLOTS 64
+static struct {
+	pid_t tid;
+	uint64_t until;
+} retrying[RETRY_SLOTS];
+
+static void retry_note(fuse_req_t req)
+{
+	uint64_t now = uv_now(cfs->loop);
+	int slot = 0;
+	for (int i = 0; i < RETRY_SLOTS; i++) {
+		if (retrying[i].until <= now) {
+			slot = i;
+			break;
+		}
+		if (retrying[i].until < retrying[slot].until)
+			slot = i;
+	}
+	retrying[slot].tid = fuse_req_ctx(req)->pid;
+	retrying[slot].until = now + EXPECT_WRITER_MS;
+}
+
+static bool retry_take(fuse_req_t req)
+{
+	uint64_t now = uv_now(cfs->loop);
+	pid_t tid = fuse_req_ctx(req)->pid;
+	for (int i = 0; i < RETRY_SLOTS; i++) {
+		if (retrying[i].until > now && retrying[i].tid == tid) {
+			retrying[i].until = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * How a read-only open of nodeid k (in: its path's current inode) is
+ * served: through the page cache (RD_CACHE), after waiting for an
+ * invalidation or writers (RD_WAIT), by ESTALE and a retry on the path's
+ * fresh nodeid (RD_AGAIN; a retry is never sent back again), or by a
+ * direct_io snapshot (RD_COPY).
+ */
+enum { RD_CACHE, RD_WAIT, RD_AGAIN, RD_COPY };
+
+static int reader_kind(struct cfs_inode *k, struct cfs_inode *in, const struct open_ctx *oc)
+{
+	/* the name leads elsewhere now: go there, fresher */
+	if (k->retired && !oc->retry)
+		return RD_AGAIN;
+	int can = kview_can_cache(k);
+	if (can == KV_OK)
+		return RD_CACHE;
+	if (can == KV_NO) {
+		return RD_COPY;
+	}
+	if (k->kwriters > 0 && !oc->retry && !k->retired) {
+		/*
+		 * K3: writers on this nodeid size it in the kernel themselves,
+		 * and may go on doing so for long: they keep it, the name gets a
+		 * fresh nodeid for readers.
+		 */
+		inode_retire(cfs, k);
+		return RD_AGAIN;
+	}
+	if (!oc->fence_deadline || uv_now(cfs->loop) < oc->fence_deadline)
+		return RD_WAIT;
+	if (!oc->retry && k->kwriters == 0 && !k->retired) {
+		/* changes keep coming faster than invalidations: a fresh nodeid needs none */
+		inode_retire(cfs, k);
+		return RD_AGAIN;
+	}
+	return RD_COPY;
+}
 
 static void open_done(struct cfs_inode *in, int err, void *arg)
 {
@@ -438,8 +631,10 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 	 * revalidation (as NFS does), so a reader opening a file that
 	 * `sed -i` or `mv` is replacing gets the new one, never ENOENT.
 	 */
-	if (err == ENOENT && !oc->create && !oc->replay)
+	if (err == ENOENT && !oc->create && !oc->replay && !oc->retry) {
 		err = ESTALE;
+		retry_note(oc->req); /* its retry is not sent back again */
+	}
 	if (!err && in->data_file && in->datalen < 0)
 		err = ENOENT;
 	if (!err && inode_is_dir(in))
@@ -450,11 +645,81 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 		return;
 	}
 	if (!oc->create && !oc->replay && must_wait(in) && !oc->waited) {
-		wait_open(in, oc->req, oc->flags, false);
+		wait_open(in, oc->req, oc->ino, oc->flags, false, oc->retry);
 		free(oc);
 		return;
 	}
-	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags);
+	/* k: the entry of the nodeid the kernel opens; in: its path's current inode */
+	struct cfs_inode *k = oc->create ? in : inode_get_raw(cfs, oc->ino);
+	if (!k)
+		k = in;
+	bool writer = (oc->flags & O_ACCMODE) != O_RDONLY && !oc->replay;
+	struct kview *kv = NULL;
+	if (writer && (k->pc_open > 0 || (k->kreaders > 0 && !oc->retry))) {
+		/*
+		 * K3: this writer would change the size readers of this nodeid
+		 * see (page-cache ones inside read(), others in fstat).  It waits
+		 * for them to close, for a while.  A create names the nodeid in
+		 * its reply: give it a fresh one.  An open cannot: ESTALE, and the
+		 * kernel looks the name up again and opens the fresh nodeid, where
+		 * no page-cache handle is granted until it came (a direct_io
+		 * reader there does not send it back again).
+		 */
+		uint64_t now = uv_now(cfs->loop);
+		if (oc->create) {
+			inode_retire(cfs, in);
+			k = in;
+		} else if (!k->retired && (!oc->fence_deadline || now < oc->fence_deadline)) {
+			wait_fence(k, in, oc->req, oc->ino, oc->flags, oc->retry, true,
+				   oc->fence_deadline ? oc->fence_deadline : now + FENCE_WAIT_MS);
+			free(oc);
+			return;
+		} else {
+			if (!k->retired)
+				inode_retire(cfs, k);
+			else if (in->kreaders > 0)
+				inode_retire(cfs, in);
+			in->kexpect_until = uv_now(cfs->loop) + EXPECT_WRITER_MS;
+			retry_note(oc->req);
+			fuse_reply_err(oc->req, ESTALE);
+			free(oc);
+			return;
+		}
+	}
+	if (writer) {
+		/* the kernel sizes this nodeid itself from now on: its view is void */
+		k->kwriters++;
+		kview_put(k->kv);
+		k->kv = NULL;
+		k->kchg++;
+		k->kexpect_until = 0;
+	} else if (!oc->replay && !oc->create) {
+		switch (reader_kind(k, in, oc)) {
+		case RD_CACHE:
+			kv = kview_get(k);
+			k->pc_open++;
+			break;
+		case RD_WAIT:
+			kview_need_fence(k);
+			wait_fence(k, in, oc->req, oc->ino, oc->flags, oc->retry, false,
+				   oc->fence_deadline ? oc->fence_deadline
+				   : uv_now(cfs->loop) + (oc->retry ? RETRY_WAIT_MS : FENCE_WAIT_MS));
+			free(oc);
+			return;
+		case RD_AGAIN:
+			retry_note(oc->req);
+			fuse_reply_err(oc->req, ESTALE);
+			free(oc);
+			return;
+		default:
+			break;
+		}
+	}
+	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags, kv);
+	h->kwriter = writer;
+	h->kreader = !writer && !oc->replay;
+	if (h->kreader)
+		k->kreaders++;
 	h->replay = oc->replay;
 	if (h->replay)
 		h->ephemeral = false; /* a replay's close must not end our ephemeral */
@@ -481,15 +746,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		inode_invalidate(in, true, false);
 	int kind;
 	char rpath[4096];
-	open_go(req, in, fi->flags, notify_replaying(req, &kind, rpath, sizeof(rpath)));
+	bool replay = notify_replaying(req, &kind, rpath, sizeof(rpath));
+	open_go(req, in, ino, fi->flags, replay, !replay && retry_take(req), 0);
 }
 
-static void open_go(fuse_req_t req, struct cfs_inode *in, int flags, bool replay)
+static void open_go(fuse_req_t req, struct cfs_inode *in, fuse_ino_t ino, int flags, bool replay,
+		    bool retry, uint64_t fence_deadline)
 {
 	struct open_ctx *oc = xcalloc(1, sizeof(*oc));
 	oc->req = req;
+	oc->ino = ino;
 	oc->flags = flags;
 	oc->replay = replay;
+	oc->retry = retry;
+	oc->fence_deadline = fence_deadline;
 	oc->waited = in->closing_writers > 0; /* woken by the timeout: go on */
 	/* Reads take the freshest copy we know; writers start from it. */
 	fetch_node(cfs, in, false, open_done, oc);
@@ -536,6 +806,7 @@ static void create_checked(struct cfs_inode *in, int err, void *arg)
 		in->have_node = true;
 		in->epoch = cfs->epoch;
 		pending_add(cfs, in, cc->create_flags | (cc->flags & O_EXCL));
+		kview_sync(in);
 		inode_invalidate(cc->parent, false, true);
 		oc->flags |= O_TRUNC; /* publish even if nothing is written (touch) */
 	}
@@ -618,8 +889,22 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t siz
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	(void)ino;
+	if (h->kv)
+		return reply_slice(req, h->kv->data, (size_t)h->kv->len, size, off);
+	if (fi->lock_owner != 0 || h->replay)
+		return reply_slice(req, h->content.data, h->content.len, size, off);
+	/*
+	 * A direct_io handle's READ without a lock owner is the kernel filling
+	 * its page cache (a MAP_PRIVATE mmap): pages of this nodeid must be its
+	 * kernel view if it has one (inode.c, K1), and otherwise they are
+	 * dropped again before any page-cache handle is granted.
+	 */
+	struct cfs_inode *k = inode_get_raw(cfs, ino);
+	if (k && k->kv)
+		return reply_slice(req, k->kv->data, (size_t)k->kv->len, size, off);
 	reply_slice(req, h->content.data, h->content.len, size, off);
+	if (k)
+		kview_changed(k);
 }
 
 static void arm(struct fh *h)
@@ -685,7 +970,6 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	(void)ino;
 	locks_release(ino, fi); /* the last close drops the handle's flock locks (locks.c) */
 	h->released = true;
 	uv_timer_stop(&h->timer);
@@ -700,8 +984,29 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		free(in->data);
 		in->datalen = h->null_data ? -1 : (int32_t)h->content.len;
 		in->data = h->content.len ? xmemdup(h->content.data, h->content.len) : NULL;
+		kview_sync(in);
 		commit(h);
 	}
+	/* the counts of the nodeid the handle was opened on (inode.c) */
+	struct cfs_inode *k = inode_get_raw(cfs, ino);
+	bool reader = h->kreader;
+	if (h->kv) {
+		if (k)
+			k->pc_open--;
+		kview_put(h->kv);
+		h->kv = NULL;
+	}
+	if (h->kreader && k)
+		k->kreaders--;
+	if (h->kwriter && k && --k->kwriters == 0)
+		kview_changed(k); /* K4: what the writer made the kernel hold goes */
+	if (k && reader && (k->pc_open == 0 || k->kreaders == 0)) {
+		inode_pin(k);
+		kview_closed(k); /* a drain ends, waiting writers go on */
+		inode_unpin(cfs, k);
+	}
+	if (k)
+		inode_forget(cfs, k, 0);
 	if (was_closing)
 		wake_opens(h->in, false);
 	fuse_reply_err(req, 0);
@@ -760,7 +1065,8 @@ static void trunc_set(struct zkclient *zk, const struct zkc_result *res, void *a
 	free(tc);
 }
 
-void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_info *fi, off_t size)
+void file_setattr_size(fuse_req_t req, fuse_ino_t ino, struct cfs_inode *in,
+		       struct fuse_file_info *fi, off_t size)
 {
 	if (size < 0 || size > CFS_MAX_DATA)
 		return (void)fuse_reply_err(req, EFBIG);
@@ -782,7 +1088,30 @@ void file_setattr_size(fuse_req_t req, struct cfs_inode *in, struct fuse_file_in
 		st.st_size = size;
 		return (void)fuse_reply_attr(req, &st, 0);
 	}
-	/* truncate(2) by path: read, cut, write back in one setData */
+	/*
+	 * truncate(2) by path: the kernel sets this nodeid's size from our reply
+	 * once it has come back, and no release tells us when (inode.c, K3).
+	 * With page-cache handles open: ESTALE, and the kernel retries on a
+	 * fresh nodeid.  Without: this nodeid is left behind without a view,
+	 * never to be read through the page cache again.
+	 */
+	struct cfs_inode *k = inode_get_raw(cfs, ino);
+	if (k && (k->pc_open > 0 || (k->kreaders > 0 && !retry_take(req)))) {
+		if (!k->retired)
+			inode_retire(cfs, k);
+		else if (in->kreaders > 0)
+			inode_retire(cfs, in);
+		in->kexpect_until = uv_now(cfs->loop) + EXPECT_WRITER_MS;
+		retry_note(req);
+		return (void)fuse_reply_err(req, ESTALE);
+	}
+	if (k && !k->retired && k->kknown)
+		k = inode_retire(cfs, k);
+	if (k && k->retired) {
+		kview_put(k->kv); /* never read through the page cache again */
+		k->kv = NULL;
+	}
+	/* read, cut, write back in one setData */
 	struct trunc_ctx *tc = xcalloc(1, sizeof(*tc));
 	tc->req = req;
 	tc->size = size;
