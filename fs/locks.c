@@ -727,9 +727,24 @@ static void find_done(struct zkclient *zk, const struct zkc_result *res, void *a
 
 /* ---- the requests ---- */
 
+/*
+ * Whether two nodeids are one file.  A path keeps its nodeid unless the
+ * kernel view retires it (inode.c, K2/K3): then descriptors opened before
+ * stay on the old nodeid and later ones get the new, yet to POSIX they are
+ * the same file, and a process's lock taken through one is unlocked,
+ * converted and dropped at close through the other.
+ */
+static bool same_file(fuse_ino_t a, fuse_ino_t b)
+{
+	if (a == b)
+		return true;
+	struct cfs_inode *x = inode_get(cfs, a); /* a retired nodeid: its path's inode */
+	return x && x == inode_get(cfs, b);
+}
+
 static bool same_owner(const struct lk *k, fuse_ino_t ino, uint64_t owner, bool posix)
 {
-	return k->ino == ino && k->owner == owner && k->posix == posix;
+	return k->owner == owner && k->posix == posix && same_file(k->ino, ino);
 }
 
 /* Drops every held lock of (ino, owner, posix); req (if any) is answered when all are gone. */

@@ -312,14 +312,18 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	 * taken at open, and EOF is where the snapshot ends, so no read mixes
 	 * two versions and no size cached by the kernel can cut or pad it.
 	 *
-	 * Read-only handles skip FLUSH (noflush; fcntl locks taken on them go
-	 * at their release).
+	 * No handle skips FLUSH (noflush), read-only ones neither: the kernel
+	 * keeps no record of our POSIX locks, so a FLUSH is the only word of a
+	 * close() (locks.c).  POSIX drops a process's fcntl locks on a file at
+	 * any close of it and at exit; without FLUSH a read lock taken through
+	 * an O_RDONLY descriptor would outlive its process as long as the open
+	 * file description lives elsewhere (a forked child that locked through
+	 * an inherited descriptor and exited), and survive a close of another
+	 * descriptor of the file, until the RELEASE of the one it came through.
 	 */
 	fi->keep_cache = 1;
 	if (!h->kv)
 		fi->direct_io = 1;
-	if (!h->writable && !h->replay)
-		fi->noflush = 1;
 }
 
 /*

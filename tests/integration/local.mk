@@ -19,8 +19,9 @@ TESTS += %D%/crash_kill9.py %D%/crash_snapshot.py %D%/iofault_inject.py \
 EXTRA_DIST += %D%/durability_lib.py %D%/crash_kill9.py \
 	%D%/crash_snapshot.py %D%/iofault_inject.py %D%/iofault_enospc.py
 # coordfs: real FUSE mounts driven by the ordinary tools (SKIP without root or /dev/fuse).
-TESTS += %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
-EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py
+TESTS += %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py %D%/fs_cache.py
+EXTRA_DIST += %D%/fstest.py %D%/fs_basic.py %D%/fs_events.py %D%/fs_locks.py \
+	%D%/fs_cache.py
 # Replication: ensembles of 3 and 5 servers (cluster.py), kill -9 under load,
 # network partitions (network namespaces + nftables; SKIP without root or
 # nft) with a linearizability check (linearizable.py), and coordfs failing
