@@ -222,81 +222,19 @@ def atomic_replace():
     wm.close()
 
 
-# A reader process for cache_consistency: reads PATH for SECS seconds and
-# prints one line per read that is not exactly one whole version, then a
-# summary.  Modes: "whole" (Python's read(): fstat, read, read to EOF), "cat"
-# (64 KiB reads to EOF), "small" (1000-byte reads to EOF: several pages, several
-# read() calls per open), "stat" (fstat, then st_size bytes: EOF must follow).
-READER = r"""
-import os, sys, time
-path, secs, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-
 def version(v):
-    body = ("%08d." % v).encode() * (1 + (v * 7919) % 1500)
-    return b"<%08d>" % v + body + b"\n"
-
-def check(data):
-    try:
-        v = int(data[1:9])
-    except ValueError:
-        return False
-    return data == version(v)
-
-n = bad = 0
-seen = set()
-end = time.monotonic() + secs
-while time.monotonic() < end:
-    try:
-        if mode == "whole":
-            with open(path, "rb") as f:
-                data = f.read()
-        else:
-            fd = os.open(path, os.O_RDONLY)
-            parts = []
-            if mode == "stat":
-                # the size fstat reports must be where the content ends
-                size = os.fstat(fd).st_size
-                parts.append(os.read(fd, size))
-                if os.read(fd, 65536):
-                    parts.append(b"<more than st_size>")
-            while True:
-                b = os.read(fd, 1000 if mode == "small" else 65536)
-                if not b:
-                    break
-                parts.append(b)
-            os.close(fd)
-            data = b"".join(parts)
-    except OSError as e:
-        print("ERR %s" % e, flush=True)
-        bad += 1
-        continue
-    n += 1
-    if check(data):
-        seen.add(data[1:9])
-    else:
-        bad += 1
-        if bad <= 5:
-            print("BAD %d %r...%r (pid %d at %.6f)" % (len(data), data[:24], data[-24:],
-                  os.getpid(), time.monotonic()), flush=True)
-print("DONE %d %d %d" % (n, bad, len(seen)), flush=True)
-"""
-
-
-def version(v):
-    body = ("%08d." % v).encode() * (1 + (v * 7919) % 1500)
-    return b"<%08d>" % v + body + b"\n"
+    """Version v of cache_consistency's file: 24 bytes to 13 KiB (up to four pages)."""
+    return ft.ver("cc", v, 24 + (v * 7919) % 13000)
 
 
 @t.case
 def cache_consistency():
     # Readers hammer one mount (through its page cache) while the other mount,
     # a ZooKeeper client and a writer on the readers' own mount replace the
-    # file with versions of other sizes (18 bytes to 13 KiB, so up to four
+    # file with versions of other sizes (24 bytes to 13 KiB, so up to four
     # pages).  Every read must be exactly one whole version: no old pages
     # with a new size, no new pages cut to an old size, no pages of two
     # versions, no empty intermediate.
-    import subprocess
-    import sys
     # own mounts: their writers pause between write() calls, which on a loaded
     # machine may outlast the default commit_delay and publish half a version
     # by design (see atomic_replace)
@@ -335,10 +273,7 @@ def cache_consistency():
                     f.write(data)
             time.sleep(pause)
 
-    modes = ["whole", "cat", "small", "stat", "whole", "cat"]
-    readers = [subprocess.Popen([sys.executable, "-c", READER, rm.path(path), str(secs), mode],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-               for mode in modes]
+    readers = ft.start_readers(rm.path(path), secs, ["whole", "cat", "small", "stat", "whole", "cat"])
     writers = [threading.Thread(target=zk_writer),
                threading.Thread(target=mount_writer, args=(wm, 0.002)),
                threading.Thread(target=mount_writer, args=(rm, 0.02))]
@@ -346,22 +281,7 @@ def cache_consistency():
         w.start()
     for w in writers:
         w.join()
-    total = bad = 0
-    versions = []
-    problems = []
-    for mode, r in zip(modes, readers):
-        out = r.communicate(timeout=60)[0].decode(errors="replace")
-        lines = out.strip().splitlines()
-        done = [ln for ln in lines if ln.startswith("DONE ")]
-        if not done:
-            problems.append("%s: %s" % (mode, out[-500:]))
-            bad += 1
-            continue
-        n, nbad, nseen = map(int, done[0].split()[1:])
-        total += n
-        bad += nbad
-        versions.append(nseen)
-        problems += ["%s: %s" % (mode, ln) for ln in lines if not ln.startswith("DONE ")]
+    total, bad, versions, problems = ft.reap_readers(readers)
     t.diag("%d reads, %d versions written, versions seen per reader: %s" %
            (total, counter[0], versions))
     t.is_eq(bad, 0, "every read is one whole version (%d reads)" % total)

@@ -34,30 +34,8 @@ A, B = a.path, b.path
 tmp = tempfile.mkdtemp(prefix="fs_cache.")
 ct._cleanups.append(lambda: subprocess.call(["rm", "-rf", tmp]))
 
-# One version of a file: a header naming it and its size, then filler that
-# depends on the version, so a mix of two versions, zero padding or a cut
-# never passes check().  SUPPORT is shared with the helper processes.
-SUPPORT = r'''
-import re
-def ver(tag, n, size):
-    head = b"<%s:%06d:%06d>" % (tag.encode(), n, size)
-    fill = b"%06d." % n
-    body = (fill * (size // len(fill) + 1))[:size - len(head) - 1]
-    return head + body + b"\n"
-
-HEAD = re.compile(rb"<([^:<>]*):(\d{6}):(\d{6})>")
-
-def check(data):
-    """(tag, n) if data is exactly one whole version, else None."""
-    m = HEAD.match(data)
-    if not m:
-        return None
-    tag, n, size = m.group(1).decode(), int(m.group(2)), int(m.group(3))
-    return (tag, n) if data == ver(tag, n, size) else None
-'''
-_support = {}
-exec(SUPPORT, _support)
-ver, check = _support["ver"], _support["check"]
+SUPPORT = ft.VERSIONS
+ver, check = ft.ver, ft.check
 
 
 def read(p):
@@ -67,83 +45,6 @@ def read(p):
 
 def show(data):
     return "%d bytes %r...%r" % (len(data), data[:28], data[-12:])
-
-
-# A reader process: reads PATH for SECS seconds (or until STOPFILE exists),
-# one open per read, and prints a line per read that is not one whole
-# version, then "DONE reads bad versions".  Modes: whole (Python's read():
-# fstat, read to EOF), small (1000-byte reads: several per page), stat
-# (fstat, then st_size bytes, then EOF must follow).
-READER = SUPPORT + r'''
-import os, sys, time
-path, secs, mode = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-stopfile = sys.argv[4] if len(sys.argv) > 4 else None
-n = bad = 0
-seen = set()
-end = time.monotonic() + secs
-while time.monotonic() < end and not (stopfile and n % 64 == 0 and os.path.exists(stopfile)):
-    try:
-        if mode == "whole":
-            with open(path, "rb") as f:
-                data = f.read()
-        else:
-            fd = os.open(path, os.O_RDONLY)
-            parts = []
-            if mode == "stat":
-                size = os.fstat(fd).st_size
-                parts.append(os.read(fd, size))
-                if os.read(fd, 65536):
-                    parts.append(b"<more than st_size>")
-            while True:
-                b = os.read(fd, 1000 if mode == "small" else 65536)
-                if not b:
-                    break
-                parts.append(b)
-            os.close(fd)
-            data = b"".join(parts)
-    except FileNotFoundError:
-        continue  # not there yet
-    except OSError as e:
-        print("ERR %s" % e, flush=True)
-        bad += 1
-        continue
-    n += 1
-    v = check(data)
-    if v:
-        seen.add(v)
-    else:
-        bad += 1
-        if bad <= 5:
-            print("BAD %d %r...%r" % (len(data), data[:28], data[-12:]), flush=True)
-print("DONE %d %d %d" % (n, bad, len(seen)), flush=True)
-'''
-
-
-def start_readers(path, secs, modes, stopfile=None):
-    return [(m, subprocess.Popen([sys.executable, "-c", READER, path, str(secs), m] +
-                                 ([stopfile] if stopfile else []),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            for m in modes]
-
-
-def reap_readers(readers):
-    """(reads, bad, versions seen per reader, problem lines)"""
-    total = bad = 0
-    seen, problems = [], []
-    for mode, r in readers:
-        out = r.communicate(timeout=60)[0].decode(errors="replace")
-        lines = out.strip().splitlines()
-        done = [ln for ln in lines if ln.startswith("DONE ")]
-        if not done:
-            problems.append("%s: %s" % (mode, out[-400:]))
-            bad += 1
-            continue
-        n, nbad, nseen = map(int, done[0].split()[1:])
-        total += n
-        bad += nbad
-        seen.append(nseen)
-        problems += ["%s: %s" % (mode, ln) for ln in lines if not ln.startswith("DONE ")]
-    return total, bad, seen, problems
 
 
 # A helper process driven line by line: each line on stdin is the repr of
@@ -207,37 +108,17 @@ def lock_free_within(path, secs):
     return None
 
 
-class Inw:
+class Inw(ft.Inotify):
     """inotifywait -m on one file or directory (not recursive): its lines
     "EVENTS NAME" (NAME empty for a watch on a file)."""
 
     def __init__(self, target):
-        self.p = subprocess.Popen(["inotifywait", "-m", "--format", "%e %f", target],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ct._cleanups.append(self.stop)
-        while "established" not in self.p.stderr.readline():
-            if self.p.poll() is not None:
-                raise RuntimeError("inotifywait failed on %s" % target)
-        self.lines = []
-        os.set_blocking(self.p.stdout.fileno(), False)
-
-    def poll(self):
-        while True:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-        return self.lines
+        super().__init__(["--format", "%e %f", target])
 
     def count(self, event, name=""):
         return len([ln for ln in self.poll()
                     if event in ln.split(" ", 1)[0].split(",") and
                     ln.split(" ", 1)[1] == name])
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
 
 
 @t.case
@@ -289,7 +170,7 @@ def long_lived_reader():
     th = threading.Thread(target=pread_loop)
     th.start()
     # and readers that open anew each time, on the same mount
-    readers = start_readers(A(p), 1.5, ["stat", "small"])
+    readers = ft.start_readers(A(p), 1.5, ["stat", "small"])
     sizes = [5000, 13000, 200, 8192, 4097, 100, 12288, 300, 9000]
     late, stat_bad = [], []
     for i, size in enumerate(sizes, 1):
@@ -314,7 +195,7 @@ def long_lived_reader():
         time.sleep(0.05)
     stop.set()
     th.join()
-    total, bad, seen, problems = reap_readers(readers)
+    total, bad, seen, problems = ft.reap_readers(readers)
     t.is_eq(held["bad"][:3], [], "every pread(0) of the held descriptor is one whole version "
             "(%d preads)" % held["n"])
     t.is_eq(bad, 0, "every new open meanwhile reads one whole version, st_size bytes (%d reads, "
@@ -434,14 +315,14 @@ def local_writer_local_readers():
     with open(p, "wb") as f:
         f.write(ver("lw", 0, 100))
     stopfile = os.path.join(tmp, "lw.stop")
-    readers = start_readers(p, 30, ["whole", "small", "stat"], stopfile)
+    readers = ft.start_readers(p, 30, ["whole", "small", "stat"], stopfile)
     time.sleep(0.2)  # the readers are reading
     rc, out = ft.sh("for i in $(seq %d); do cat %s/v$i > %s || echo WRITEFAIL $i; "
                     "cmp -s %s/v$i %s || echo MISMATCH $i; "
                     "[ $(stat -c %%s %s) = $(stat -c %%s %s/v$i) ] || echo SIZE $i; done"
                     % (count, vdir, p, vdir, p, p, vdir), timeout=60)
     open(stopfile, "w").close()
-    total, bad, seen, problems = reap_readers(readers)
+    total, bad, seen, problems = ft.reap_readers(readers)
     t.ok(rc == 0 and "MISMATCH" not in out and "WRITEFAIL" not in out,
          "read-your-writes: cmp right after each cat > f (%d versions, 100..13000 B)" % count,
          out[:400])
