@@ -26,66 +26,53 @@
 #                         ensembles of it), to show the noise in a ratio
 #   JAVA, ZK_CLASSPATH, ZK_JVMFLAGS, ZKBENCH, COORDD as for run.sh
 
-set -u
-LC_ALL=C
-export LC_ALL
-
-: "${top_builddir:=.}"
-ZKBENCH=${ZKBENCH:-$top_builddir/bench/zkbench}
-COORDD=${1:-${COORDD:-$top_builddir/replica/coordd}}
-JAVA=${JAVA:-java}
-ZK_CLASSPATH=${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar}
-# The same flags as run.sh's standalone ZooKeeper, for each of the three JVMs.
-ZK_JVMFLAGS_DEFAULT="-Xms1g -Xmx1g -XX:+UseParallelGC -XX:ParallelGCThreads=2 -XX:+AlwaysPreTouch -Dzookeeper.forceSync=yes"
-ZK_JVMFLAGS=${ZK_JVMFLAGS:-$ZK_JVMFLAGS_DEFAULT}
+me=cluster.sh
+warmup_secs=5
+# The settings and functions it shares with run.sh, including the JVM
+# flags, for each of the three JVMs.  "make bench-cluster" runs it as
+# "sh $(srcdir)/bench/cluster.sh", so lib.sh is beside $0.
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 ZK_MAIN=org.apache.zookeeper.server.quorum.QuorumPeerMain
-
-if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	reps=${BENCH_REPS:-1}
-	secs=${BENCH_SECS:-0.5}
-	warm=0.2
-	warmup_secs=1.5
-	fsync_secs=1
+if [ "$quick" = 1 ]; then
 	fo_reps=${BENCH_FAILOVER_REPS:-2}
 else
-	reps=${BENCH_REPS:-3}
-	secs=${BENCH_SECS:-1.5}
-	warm=0.5
-	warmup_secs=5
-	fsync_secs=2
 	fo_reps=${BENCH_FAILOVER_REPS:-5}
 fi
 tick=${BENCH_TICK:-2000}
-servers=${BENCH_SERVERS:-zk coordd}
 results=${BENCH_RESULTS:-./bench-cluster-results.txt}
 
-# The matrix: name, where the sessions connect, then zkbench arguments.
+# The matrix: a load, where its sessions connect, then zkbench arguments.
+# Each target makes a scenario, named load@target, in the order given:
 #   leader     all sessions on the leader
 #   follower   all sessions on one follower
 #   all        session i on server i % 3 (--spread)
 #   followers  session i on follower i % 2 (--spread)
 # Each create scenario also yields a "-delete" row, as in run.sh.
-scenarios='
-lat-create@leader      leader     -o create -c 1 -w 1
-lat-create@follower    follower   -o create -c 1 -w 1
-lat-set@leader         leader     -o set    -c 1 -w 1
-lat-set@follower       follower   -o set    -c 1 -w 1
-lat-get@leader         leader     -o get    -c 1 -w 1
-lat-get@follower       follower   -o get    -c 1 -w 1
-conc-create@all        all        -o create -c 32 -w 1
-tput-create@all        all        -o create -c 9 -w 64
-tput-create@leader     leader     -o create -c 9 -w 64
-tput-set@all           all        -o set    -c 9 -w 64
-tput-set@leader        leader     -o set    -c 9 -w 64
-tput-get@followers     followers  -o get    -c 8 -w 64
-tput-mixed@all         all        -o mixed  -c 33 -w 8 -r 90
-'
+# $scenarios is the expanded list: name, target, then the arguments.
+scenarios=$(echo '
+lat-create    leader,follower  -o create -c 1 -w 1
+lat-set       leader,follower  -o set    -c 1 -w 1
+lat-get       leader,follower  -o get    -c 1 -w 1
+conc-create   all              -o create -c 32 -w 1
+tput-create   all,leader       -o create -c 9 -w 64
+tput-set      all,leader       -o set    -c 9 -w 64
+tput-get      followers        -o get    -c 8 -w 64
+tput-mixed    all              -o mixed  -c 33 -w 8 -r 90
+' | awk 'NF {
+	n = split($2, t, ",")
+	for (i = 1; i <= n; i++) {
+		$2 = t[i]
+		load = $1
+		$1 = load "@" t[i]
+		print
+		$1 = load
+	}
+}')
 
-say() { printf '%s\n' "$*" >&2; }
 # Per-server state lives in shell variables named <sys>_<what><i>.
 get() { eval "printf '%s' \"\${$1:-}\""; }
 set_() { eval "$1=\$2"; }
-die() { say "cluster.sh: $*"; exit 1; }
 
 # $1: the results file; $2: the start time in the header of the run to
 # show, or "" for every run in the file (of A/A runs of $3 only, else of
@@ -95,7 +82,8 @@ print_table() {
 	lz=zookeeper lc=coordd
 	[ -z "$3" ] || { lz="$3(A)" lc="$3(B)"; }
 	awk -v started="$2" -v aa="${3:-none}" -v ranges="${4:-0}" -v order="$names" \
-	    -v lz="$lz" -v lc="$lc" '
+	    -v lz="$lz" -v lc="$lc" -v scw=21 -v lw=18 -v lat_cpu=1 \
+	    -v cpu_label="3-server cpu us/op" -v fsync_label="ops/leader fsync" "$table_awk"'
 		/^# cluster.sh / {
 			if (started != "") {
 				mine = index($0, "# cluster.sh " started " ") == 1
@@ -111,11 +99,7 @@ print_table() {
 		}
 		!mine || /^#/ { next }
 		{
-			split("", f)
-			for (i = 1; i <= NF; i++) {
-				eq = index($i, "=")
-				f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
-			}
+			parse()
 			if (f["server"] == "disk")
 				next
 			sc = f["scenario"]
@@ -127,133 +111,21 @@ print_table() {
 					fobad[f["server"]] = 1
 				nm = split("first_write_ms session_ms fresh_ms", ms, " ")
 				for (i = 1; i <= nm; i++)
-					if ((ms[i] in f) && f[ms[i]] + 0 > 0) {
-						n = ++cnt[ms[i], k]
-						v[ms[i], k, n] = f[ms[i]]
-					}
+					if ((ms[i] in f) && f[ms[i]] + 0 > 0)
+						add(ms[i], k, f[ms[i]])
 				next
 			}
-			if (!(sc in load) || (load[sc] == "" && !f["failed"]))
-				load[sc] = (f["failed"] ? "" : "c=" f["sessions"] " w=" f["window"])
-			if (f["failed"] || f["errors"] > 0) {
-				bad[f["server"], sc] = 1
-				if (f["failed"])
-					next
-			}
-			nm = split("ops_per_sec p50_us p99_us p999_us server_cpu_us_per_op ops_per_fsync", ms, " ")
-			for (i = 1; i <= nm; i++) {
-				if (!(ms[i] in f))
-					continue
-				n = ++cnt[ms[i], k]
-				v[ms[i], k, n] = f[ms[i]]
-			}
-			other = f["machine_cpu_pct"] - f["client_cpu_pct"] - f["server_cpu_pct"]
-			nother[f["server"]]++
-			vother[f["server"], nother[f["server"]]] = other
-		}
-		function sorted(n, a,    i, j, t) {
-			for (i = 2; i <= n; i++)
-				for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
-					t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
-				}
-		}
-		function median(metric, k,    n, i, a) {
-			n = cnt[metric, k]
-			if (n == 0)
-				return ""
-			for (i = 1; i <= n; i++)
-				a[i] = v[metric, k, i] + 0
-			sorted(n, a)
-			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
-		function range(metric, k,    n, i, a) {
-			n = cnt[metric, k]
-			if (n == 0)
-				return ""
-			for (i = 1; i <= n; i++)
-				a[i] = v[metric, k, i] + 0
-			sorted(n, a)
-			return fmt(a[1]) "-" fmt(a[n])
-		}
-		function median_other(srv,    n, i, a) {
-			n = nother[srv]
-			if (n == 0)
-				return ""
-			for (i = 1; i <= n; i++)
-				a[i] = vother[srv, i] + 0
-			sorted(n, a)
-			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
-		function fmt(x) {
-			if (x == "")
-				return "-"
-			return (x >= 100) ? sprintf("%.0f", x) : sprintf("%.1f", x)
-		}
-		# the median, and with ranges=1 the lowest and highest sample too
-		function cell(metric, k,    m) {
-			m = median(metric, k)
-			if (m == "" || !ranges)
-				return fmt(m)
-			return fmt(m) " (" range(metric, k) ")"
-		}
-		function row(sc, label, metric, higher_better,    z, c, r, mz, mc) {
-			z = median(metric, "zk" SUBSEP sc)
-			c = median(metric, "coordd" SUBSEP sc)
-			r = "-"
-			if (higher_better >= 0 && z != "" && c != "" && z > 0 && c > 0)
-				r = sprintf("%.2f", higher_better ? c / z : z / c)
-			mz = (("zk", sc) in bad) ? "!" : " "
-			mc = (("coordd", sc) in bad) ? "!" : " "
-			printf("%-21s %-10s %-18s %" w "s%s %" w "s%s %7s\n",
-			       first ? sc : "", first ? load[sc] : "", label,
-			       cell(metric, "zk" SUBSEP sc), mz, cell(metric, "coordd" SUBSEP sc), mc, r)
-			first = 0
-			if (mz == "!" || mc == "!")
-				anybad = 1
+			record(sc, k)
 		}
 		END {
 			w = ranges ? 22 : 12
 			if (ranges)
 				printf("medians of every sample of %d run(s); in brackets the lowest and highest\n\n", runs)
-			printf("%-21s %-10s %-18s %" (w + 1) "s %" (w + 1) "s %7s\n",
-			       "scenario", "load", "metric", lz, lc, "ratio")
-			ns = split(order, names, " ")
-			for (i = 1; i <= ns; i++) {
-				list[++nl] = names[i]
-				if (names[i] ~ /create@/) {
-					d = names[i]
-					sub(/create@/, "delete@", d)
-					list[++nl] = d
-				}
-			}
-			for (i = 1; i <= nl; i++) {
-				sc = list[i]
-				if (!(sc in load))
-					continue
-				first = 1
-				if (sc ~ /^lat-/) {
-					row(sc, "p50 latency us", "p50_us", 0)
-					row(sc, "p99 latency us", "p99_us", 0)
-					row(sc, "p99.9 latency us", "p999_us", 0)
-					row(sc, "3-server cpu us/op", "server_cpu_us_per_op", 0)
-				} else {
-					row(sc, "ops/s", "ops_per_sec", 1)
-					row(sc, "p50 latency us", "p50_us", 0)
-					row(sc, "p99 latency us", "p99_us", 0)
-					row(sc, "3-server cpu us/op", "server_cpu_us_per_op", 0)
-				}
-				if (sc !~ /get@/)
-					row(sc, "ops/leader fsync", "ops_per_fsync", -1)
-			}
-			print ""
+			table(order)
 			print "ratio: " lc "/" lz " for ops/s, " lz "/" lc " for latency, cpu and failover; >1 favours " lc
 			print "@leader/@follower: every session on that server; @all: sessions spread evenly over the three;"
 			print "@followers: over the two followers.  3-server cpu: user+system of all three server processes"
-			if (anybad)
-				print "!: at least one run had errors or failed (see the raw lines)"
-			oz = median_other("zk"); oc = median_other("coordd")
-			printf("other load on the machine during runs (median %% of one core; includes the idle other ensemble): zk %s, coordd %s\n",
-			       oz == "" ? "-" : sprintf("%.0f", oz), oc == "" ? "-" : sprintf("%.0f", oc))
+			notes("; includes the idle other ensemble")
 			if (fo["zk"] || fo["coordd"]) {
 				print ""
 				print "leader failover: kill -9 of the leader to the first acknowledged create through a survivor, ms"
@@ -304,21 +176,10 @@ esac
 
 [ -x "$ZKBENCH" ] || die "no load generator at $ZKBENCH (run 'make bench-cluster', or set ZKBENCH)"
 
-zk_jar=$(readlink -f "${ZK_CLASSPATH%%:*}" 2>/dev/null)
-zk_version=$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null) ||
-	zk_version=$(basename "$zk_jar" .jar)
-can_zk=no
-if command -v "$JAVA" >/dev/null 2>&1 && [ -f "$zk_jar" ]; then
-	can_zk=yes
-fi
-can_coordd=no
-[ -x "$COORDD" ] && can_coordd=yes
+find_servers
 have_zk=$(get "can_$kind_zk")
 have_coordd=$(get "can_$kind_coordd")
-case " $servers " in *" zk "*) ;; *) have_zk=no ;; esac
-case " $servers " in *" coordd "*) ;; *) have_coordd=no ;; esac
-[ "$have_zk" = yes ] || [ "$have_coordd" = yes ] ||
-	die "neither ZooKeeper ($zk_jar) nor coordd ($COORDD) can be run"
+only_servers
 
 # Ports for both ensembles, all picked at once so that no two are the same,
 # and below the kernel's ephemeral range (ip_local_port_range) so that no
@@ -365,23 +226,6 @@ next_port() {
 	ports=$*
 }
 
-tmp_parent=${BENCH_TMPDIR:-/var/tmp}
-dir=$(mktemp -d "$tmp_parent/coordfs-bench-cluster.XXXXXX") || die "mktemp in $tmp_parent failed"
-
-stop_server() {
-	# $1: pid.  TERM, then KILL if it has not gone within five seconds.
-	[ -n "$1" ] || return 0
-	kill "$1" 2>/dev/null || return 0
-	n=0
-	while kill -0 "$1" 2>/dev/null && [ $n -lt 50 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-
 stop_all() {
 	for sys in zk coordd; do
 		for i in 1 2 3; do
@@ -391,17 +235,7 @@ stop_all() {
 	done
 }
 
-cleanup() {
-	stop_all
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		say "cluster.sh: kept $dir"
-	else
-		rm -rf "$dir"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+make_dir coordfs-bench-cluster
 
 # $1: sys.  Picks the ports and writes the three zoo.cfg files and myids:
 # the same keys for both systems, as run.sh does, plus the ensemble.
@@ -558,28 +392,12 @@ check_alive() {
 run_one() {
 	srv=$1 rep=$2 name=$3 tgt=$4
 	shift 4
-	if ! check_alive "$srv"; then
-		echo "server=$srv rep=$rep scenario=$name failed=1" >> "$results"
-		return 1
-	fi
+	check_alive "$srv" || { failed_run "$srv" "$rep" "$name"; return; }
 	leader_addr=127.0.0.1:$(get "${srv}_port$(get "${srv}_leader")")
 	# shellcheck disable=SC2046 # target_args is a list of words
 	out=$("$ZKBENCH" $(target_args "$srv" "$tgt") --server-pid "$(pids_of "$srv")" \
 		--mntr-server "$leader_addr" -d "$secs" -W "$warm" -b 100 "$@" 2> "$dir/zkbench.err")
-	rc=$?
-	if [ -z "$out" ]; then
-		say "cluster.sh: $srv $name failed (exit $rc): $(head -n 3 "$dir/zkbench.err")"
-		echo "server=$srv rep=$rep scenario=$name failed=1" >> "$results"
-		return 1
-	fi
-	[ $rc -eq 0 ] || say "cluster.sh: $srv $name: errors (exit $rc): $(head -n 3 "$dir/zkbench.err")"
-	echo "$out" | while read -r line; do
-		case $line in
-		op=delete*) s=$(echo "$name" | sed 's/create@/delete@/') ;;
-		*) s=$name ;;
-		esac
-		echo "server=$srv rep=$rep scenario=$s $line"
-	done >> "$results"
+	record_run "$srv" "$rep" "$name" $? "$out"
 }
 
 # $1: sys, $2: rep.  Kills the leader (zkbench does, and times the first
@@ -597,8 +415,8 @@ failover_one() {
 		# zkbench gave up before it killed the leader (it could not write
 		# through a survivor beforehand): a failure, and nothing to restart
 		say "cluster.sh: $sys failover $rep: no kill (exit $rc): $(grep -v ZOO_ "$dir/zkbench.err" | tail -n 3)"
-		echo "server=$sys rep=$rep scenario=failover failed=1" >> "$results"
-		return 1
+		failed_run "$sys" "$rep" failover
+		return
 	fi
 	wait "$lpid" 2>/dev/null
 	newl=
@@ -612,7 +430,7 @@ failover_one() {
 	if [ -n "$out" ]; then
 		echo "server=$sys rep=$rep scenario=failover old_leader=$l new_leader=${newl:-none} $out" >> "$results"
 	else
-		echo "server=$sys rep=$rep scenario=failover failed=1" >> "$results"
+		failed_run "$sys" "$rep" failover
 	fi
 	start_one "$sys" "$l"
 	wait_stable "$sys" 120
@@ -620,16 +438,7 @@ failover_one() {
 
 # --- Facts about the machine --------------------------------------------------
 
-fs_type=$(findmnt -n -o FSTYPE -T "$dir" 2>/dev/null || stat -f -c %T "$dir" 2>/dev/null)
-fs_dev=$(df -P "$dir" 2>/dev/null | awk 'NR == 2 { print $1 }')
-started=$(date '+%Y-%m-%d %H:%M:%S')
-: > "$dir/zkbench.err"
-echo "# cluster.sh $started reps=$reps secs=$secs tick=$tick quick=${BENCH_QUICK:-0} aa=${BENCH_AA:-none} dir=$dir" >> "$results" ||
-	die "cannot write $results"
-
-say "cluster.sh: measuring the raw fdatasync rate in $dir ($fs_type on $fs_dev)"
-fsync_line=$("$ZKBENCH" --fsync-test "$dir" -b 100 -d "$fsync_secs")
-echo "server=disk rep=0 scenario=fdatasync $fsync_line" >> "$results"
+start_results "reps=$reps secs=$secs tick=$tick quick=$quick aa=${BENCH_AA:-none} dir=$dir"
 
 # --- Start and warm up ---------------------------------------------------------
 
@@ -663,26 +472,9 @@ done
 
 # --- The matrix ------------------------------------------------------------------
 
-names=$(echo "$scenarios" | awk 'NF { print $1 }')
-if [ "${BENCH_ONLY:-}" = none ]; then
-	names=
-elif [ -n "${BENCH_ONLY:-}" ]; then
-	names=$BENCH_ONLY
-fi
-rep=1
-while [ $rep -le "$reps" ]; do
-	for name in $names; do
-		line=$(echo "$scenarios" | awk -v n="$name" '$1 == n { $1 = ""; print }')
-		[ -n "$line" ] || die "unknown scenario '$name'"
-		# shellcheck disable=SC2086
-		set -- $line
-		for srv in $active; do
-			say "cluster.sh: [$rep/$reps] $name on $srv"
-			run_one "$srv" "$rep" "$name" "$@"
-		done
-	done
-	rep=$((rep + 1))
-done
+scenario_names
+[ "${BENCH_ONLY:-}" != none ] || names=
+run_matrix
 
 # --- Failover ----------------------------------------------------------------------
 
@@ -708,26 +500,17 @@ stop_all
 echo
 echo "coordfs ensemble benchmark, $started: 3 servers each, medians of $reps run(s) of ${secs}s per figure"
 echo "loopback, 100-byte payloads, fsync on for all six servers, tickTime=$tick initLimit=10 syncLimit=5, data on $fs_type ($fs_dev)"
-echo "$fsync_line" | awk '{
-	for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-	printf("disk ceiling: %.0f fdatasync/s of 100-byte appends, p50 %.0f us, p99 %.0f us\n",
-	       f["ops_per_sec"], f["p50_us"], f["p99_us"])
-}'
+print_disk
 echo "cpus: $(nproc 2>/dev/null || echo '?') for the client and all six servers; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -z "${BENCH_AA:-}" ] || echo "A/A RUN: both columns are $BENCH_AA ensembles; the ratios show the noise"
+ran_zk=no
 if [ "$can_zk" = yes ] && { [ "$have_zk" = yes ] || [ "$have_coordd" = yes ]; } &&
    { [ "$kind_zk" = zk ] || [ "$kind_coordd" = zk ]; }; then
-	echo "zookeeper: $zk_version ($zk_jar), $("$JAVA" -version 2>&1 | head -n 1)"
-	echo "  JVM flags (each of the three): $ZK_JVMFLAGS"
-else
-	echo "zookeeper: not run"
+	ran_zk=yes
 fi
+print_zk $ran_zk " (each of the three)"
 if [ "$kind_zk" = coordd ] || [ "$kind_coordd" = coordd ]; then
-	if [ "$can_coordd" = yes ]; then
-		echo "coordd: $COORDD"
-	else
-		echo "coordd: not found at $COORDD, so ZooKeeper only (pass its path as the argument)"
-	fi
+	print_coordd $can_coordd
 fi
 [ -z "$crashed" ] || echo "WARNING: a server exited by itself during the run:$crashed (see the messages above)"
 echo

@@ -1,6 +1,6 @@
 # The benchmark: coordd against Apache ZooKeeper on this machine.  It is not
 # a test; "make bench" runs it by hand (bench/README.md).
-EXTRA_DIST += %D%/run.sh %D%/cluster.sh %D%/README.md
+EXTRA_DIST += %D%/run.sh %D%/cluster.sh %D%/lib.sh %D%/README.md
 
 if HAVE_ZKC
 noinst_PROGRAMS += %D%/zkbench
