@@ -68,6 +68,7 @@ struct cfs_inode {
 	bool fetching_node, fetching_kids;
 	struct cfs_waiter *waiters;
 	int open_handles;
+	int replay_handles;     /* ...of which the notify thread's (replays, holds) */
 	int pins;              /* in-flight operations holding the inode */
 	/*
 	 * A file created on this mount exists only here until its first
@@ -106,6 +107,8 @@ struct cfs_inode {
 	int kfences;           /* invalidations queued, not completed */
 	bool kdrain;           /* changed under page-cache handles: waiting for them to close */
 	uint32_t kdrain_gen;   /* which drain the drain timer is for */
+	bool held;             /* retired: the notify thread holds it (notify.c, struct hold) */
+	int held_by_notify;    /* live: how many of its retired nodeids are held so */
 	int kwait_writers;     /* writers waiting for readers to close */
 	uint64_t ksig;         /* signature of the content last seen (kview_sync) */
 	uint64_t kexpect_until;/* a writer told ESTALE is coming back: no page cache */
@@ -196,6 +199,8 @@ enum { KV_OK, KV_WAIT, KV_NO };
 void kview_need_fence(struct cfs_inode *in);
 /* The last handle of a kind on nodeid-owner k closed (ops_file.c). */
 void kview_closed(struct cfs_inode *k);
+/* K5: the last handle of a retired nodeid closed: the path may take it back. */
+void kview_unretire_later(struct cfs_inode *r);
 int kview_can_cache(const struct cfs_inode *in);
 struct kview *kview_get(struct cfs_inode *in);
 void kview_put(struct kview *kv);
@@ -242,12 +247,21 @@ void notify_fence(struct cfs *fs, struct cfs_inode *in);
 void notify_fence_getattr(fuse_req_t req, fuse_ino_t ino);
 /* Queue the kernel's forgetting of the name of in (its nodeid changed). */
 void notify_inval_name(struct cfs *fs, struct cfs_inode *in);
+/*
+ * A retired nodeid with handles open: the notify thread holds its kernel
+ * inode so that changes of the path reach inotify watches on it; unheld when
+ * its handles are closed (struct hold in notify.c).
+ */
+void notify_hold(struct cfs *fs, struct cfs_inode *r);
+void notify_unhold(struct cfs *fs, struct cfs_inode *r);
+/* op_open: the notify thread opened nodeid ino. */
+void notify_replay_opened(fuse_ino_t ino);
 /* Records a change this mount makes, so its watch event is not replayed. */
 void notify_own_change(struct cfs *fs, int type, const char *path);
 /* The same for a change the kernel made itself (unlink, rmdir, rename). */
 void notify_own_vfs_change(struct cfs *fs, int type, const char *path);
 /* inotify replay (notify.c): what the notify thread is doing through the mount. */
-enum { RP_NONE, RP_CREATE_FILE, RP_CREATE_DIR, RP_MODIFY, RP_DELETE, RP_DELETE_DIR };
+enum { RP_NONE, RP_CREATE_FILE, RP_CREATE_DIR, RP_MODIFY, RP_DELETE, RP_DELETE_DIR, RP_HOLD };
 /* True if req comes from the replaying thread; kind and path say what it replays. */
 bool notify_replaying(fuse_req_t req, int *kind, char *path, size_t n);
 

@@ -35,9 +35,10 @@
  *      has no state for, which the kernel looks up again once its name is
  *      invalidated.  Nothing is ever changed under a page-cache reader; it
  *      keeps the version it opened, as the per-handle snapshots of direct_io
- *      handles do.  (Retiring costs what a rename over the file costs: an
- *      inotify watch on the old inode hears nothing more; draining keeps
- *      the inode.)
+ *      handles do.  Inotify watches stay with the old inode: while its
+ *      handles are open the notify thread holds it and replays the path's
+ *      changes through it (notify.c, struct hold), and once they are
+ *      closed the path takes the old nodeid back (K5).
  * (K3) Writers change the kernel's size themselves (O_TRUNC at open,
  *      writes past the end), outside our replies.  A writable open of a
  *      nodeid with readers open (kreaders; page-cache ones, and direct_io
@@ -67,6 +68,9 @@
  *      them marked fresh while the old size is still in place (the kernel
  *      marks before it writes), so the size must be written before any
  *      page-cache handle exists.  Pages are then read on demand from kv.
+ * (K5) A retired nodeid whose handles are all closed is given back to its
+ *      path (unretire), and the fresh one retired in its place, so the
+ *      file's kernel inode outlasts the readers that held it (see there).
  */
 #include "config.h"
 
@@ -75,6 +79,7 @@
 #include <sys/stat.h>
 
 #include "coordfs.h"
+#include "log.h"
 #include "xalloc.h"
 
 static uint32_t hash_str(const char *s, bool flag)
@@ -199,8 +204,10 @@ static void maybe_free(struct cfs *fs, struct cfs_inode *in)
 	free(in->data);
 	free(in->path);
 	kview_put(in->kv);
-	if (in->retired)
+	if (in->retired) {
+		notify_unhold(fs, in);
 		inode_unpin(fs, in->live);
+	}
 	free(in);
 }
 
@@ -462,11 +469,127 @@ struct cfs_inode *inode_retire(struct cfs *fs, struct cfs_inode *in)
 	in->kchg = in->kclean = 0;
 	in->kfences = 0;
 	in->kdrain = false;
+	if (r->pc_open || r->kreaders || r->kwriters)
+		notify_hold(fs, r); /* before the name goes: it opens r through it */
 	notify_inval_name(fs, in);
 	/* opens waiting on the old nodeid decide again (RD_AGAIN, mostly) */
 	if (in->fence_waiters)
 		file_fence_done(in);
 	return r;
+}
+
+/*
+ * K5: once the handles of a retired nodeid are all closed, the path takes
+ * that nodeid back (if the kernel still has it: an inotify watch on the file
+ * keeps it, or the notify thread's hold does) and the fresh nodeid it had is
+ * retired in its place.  So a file's kernel inode, and a watch on it, outlast
+ * a reader that held the file across changes.  Only when nothing is open on
+ * either and no invalidation is on its way (else retried for a while); the
+ * kernel's pages and size for the old nodeid are of its frozen version, so
+ * it goes on as in K4.
+ */
+#define UNRETIRE_MS 50
+#define UNRETIRE_TRIES 100
+
+struct unretire_timer {
+	uv_timer_t timer;
+	struct cfs_inode *r; /* pinned */
+	fuse_ino_t ino;      /* its nodeid then: it is another after an unretire */
+	int tries;
+};
+
+static bool idle_nodeid(const struct cfs_inode *in)
+{
+	return in->pc_open == 0 && in->kreaders == 0 && in->kwriters == 0 && in->kfences == 0 &&
+	       !in->fence_waiters && !in->kdrain && in->kwait_writers == 0;
+}
+
+static void unretire(struct cfs *fs, struct cfs_inode *r)
+{
+	struct cfs_inode *in = r->live;
+	fuse_ino_t old = r->nodeid, fresh = in->nodeid;
+	uint64_t r_nlookup = r->nlookup;
+	notify_unhold(fs, r); /* replays go through the name again, which leads here */
+	id_remove(fs, r);
+	id_remove(fs, in);
+	/* r becomes the fresh nodeid, frozen at what the kernel may hold for it */
+	r->nodeid = fresh;
+	r->nlookup = in->nlookup;
+	r->kknown = in->kknown;
+	kview_put(r->kv);
+	r->kv = in->kv;
+	r->have_node = r->exists = true;
+	if (r->kv) {
+		r->st = r->kv->st;
+		r->datalen = r->kv->len;
+	}
+	in->nodeid = old;
+	in->nlookup = r_nlookup;
+	in->kknown = true;
+	in->kv = NULL;
+	if (in->kchg < r->kchg)
+		in->kchg = r->kchg;
+	id_insert(fs, r);
+	id_insert(fs, in);
+	log_debug("coordfs", "%s: back on nodeid %llu", in->path, (unsigned long long)old);
+	notify_inval_name(fs, in); /* lookups lead to the old nodeid now... */
+	kview_changed(in);         /* ...whose pages and size go first (K4) */
+}
+
+/* Whether r is dealt with: taken back, or forgotten by the kernel. */
+static bool try_unretire(struct cfs_inode *r)
+{
+	if (!r->retired || !idle_nodeid(r))
+		return true; /* handles again (through a stale name): their release retries */
+	if (r->nlookup == 0) {
+		notify_unhold(cfs, r);
+		return true;
+	}
+	struct cfs_inode *in = r->live;
+	if (in->retired || !in->exists || in->pending_create || !idle_nodeid(in) ||
+	    in->nodeid == FUSE_ROOT_ID)
+		return false;
+	unretire(cfs, r);
+	return true;
+}
+
+static void unretire_closed(uv_handle_t *t)
+{
+	free(t->data);
+}
+
+static void unretire_tick(uv_timer_t *t)
+{
+	struct unretire_timer *u = t->data;
+	struct cfs_inode *r = u->r;
+	if (r->retired && r->nodeid == u->ino && !try_unretire(r)) {
+		if (++u->tries < UNRETIRE_TRIES) {
+			uv_timer_start(&u->timer, unretire_tick, UNRETIRE_MS, 0);
+			return;
+		}
+		notify_unhold(cfs, r); /* busy all along: the path stays on its fresh nodeid */
+	}
+	inode_unpin(cfs, r);
+	uv_close((uv_handle_t *)&u->timer, unretire_closed);
+}
+
+void kview_unretire_later(struct cfs_inode *r)
+{
+	if (!r->retired || !idle_nodeid(r) || try_unretire(r))
+		return;
+	/*
+	 * The path's nodeid is busy: let the kernel inode go now (a hold would
+	 * keep the mount busy for umount), and take it back later only if
+	 * something else, a watch, keeps it.
+	 */
+	notify_unhold(cfs, r);
+	struct unretire_timer *u = xcalloc(1, sizeof(*u));
+	u->r = r;
+	u->ino = r->nodeid;
+	uv_timer_init(cfs->loop, &u->timer);
+	u->timer.data = u;
+	inode_pin(r);
+	uv_timer_start(&u->timer, unretire_tick, UNRETIRE_MS, 0);
 }
 
 void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st)

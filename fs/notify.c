@@ -39,7 +39,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-enum nact { NA_INVAL_INODE, NA_INVAL_ENTRY, NA_DELETE, NA_REPLAY, NA_STOP };
+enum nact { NA_INVAL_INODE, NA_INVAL_ENTRY, NA_DELETE, NA_REPLAY, NA_HOLD, NA_UNHOLD, NA_STOP };
 
 struct nitem {
 	struct nitem *next;
@@ -50,6 +50,7 @@ struct nitem {
 	int kind;       /* NA_REPLAY: RP_* */
 	bool ready;     /* NA_REPLAY waits for the node's type to be known */
 	bool skip;
+	bool hold_only; /* RP_MODIFY: replay through holds only (the kernel has no other inode) */
 	char name[];    /* NA_REPLAY: the znode path */
 };
 
@@ -58,6 +59,21 @@ struct own_change {
 	int type;
 	bool vfs;       /* the kernel made the change itself (unlink, rename) */
 	uint64_t when;
+	char path[];
+};
+
+/*
+ * A retired nodeid (inode.c, K2/K3) held by this thread: a descriptor of its
+ * kernel inode, opened through the name before the name was invalidated.
+ * Changes of the path are replayed through it (reopened by /proc/self/fd),
+ * so an inotify watch on the file, which stays with that inode, hears them
+ * while readers hold the old version open; dropped when they have closed
+ * (and the path takes the nodeid back if the watch keeps it: inode.c, K5).
+ */
+struct hold {
+	struct hold *next;
+	fuse_ino_t ino;
+	int fd;
 	char path[];
 };
 
@@ -81,6 +97,8 @@ struct notifier {
 	pid_t tid;              /* the notify thread's id, as FUSE reports callers */
 	fuse_ino_t fence_ino;   /* a fence's statx is on its way for this nodeid... */
 	bool fence_hit;         /* ...and its GETATTR came (notify_fence_getattr) */
+	fuse_ino_t opened_ino;  /* the nodeid of the thread's last OPEN (notify_replay_opened) */
+	struct hold *holds;     /* notify thread only */
 	int replay_kind;        /* what the thread is replaying now, under mu */
 	char replay_path[4096];
 	struct own_change *own; /* loop thread only */
@@ -101,6 +119,7 @@ static struct nitem *push_item(struct cfs *fs, enum nact act, fuse_ino_t ino, fu
 	it->skip = false;
 	it->stamp = 0;
 	it->fence = false;
+	it->hold_only = false;
 	memcpy(it->name, name ? name : "", len + 1);
 	pthread_mutex_lock(&n->mu);
 	if (n->tail)
@@ -219,6 +238,86 @@ static bool zookeeper_path(const char *path)
 	return !strncmp(path, "/zookeeper", 10) && (path[10] == 0 || path[10] == '/');
 }
 
+static void set_replaying(struct notifier *n, int kind, const char *path)
+{
+	pthread_mutex_lock(&n->mu);
+	n->replay_kind = kind;
+	snprintf(n->replay_path, sizeof(n->replay_path), "%s", path);
+	pthread_mutex_unlock(&n->mu);
+}
+
+void notify_replay_opened(fuse_ino_t ino)
+{
+	struct notifier *n = cfs->notifier;
+	pthread_mutex_lock(&n->mu);
+	n->opened_ino = ino;
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* Takes a hold (see struct hold) if the name still leads to the retired nodeid. */
+static void hold_open(struct notifier *n, struct nitem *it)
+{
+	char full[8192];
+	snprintf(full, sizeof(full), "%s%s", n->mountpoint, it->name);
+	pthread_mutex_lock(&n->mu);
+	n->opened_ino = 0;
+	pthread_mutex_unlock(&n->mu);
+	set_replaying(n, RP_HOLD, it->name);
+	int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	set_replaying(n, RP_NONE, "");
+	pthread_mutex_lock(&n->mu);
+	fuse_ino_t got = n->opened_ino;
+	pthread_mutex_unlock(&n->mu);
+	if (fd < 0)
+		return;
+	if (got != it->ino) {
+		close(fd); /* the name was looked up afresh already: nothing to hold */
+		return;
+	}
+	size_t len = strlen(it->name);
+	struct hold *h = xmalloc(sizeof(*h) + len + 1);
+	h->ino = it->ino;
+	h->fd = fd;
+	memcpy(h->path, it->name, len + 1);
+	h->next = n->holds;
+	n->holds = h;
+}
+
+static void hold_drop(struct notifier *n, fuse_ino_t ino)
+{
+	struct hold **pp = &n->holds;
+	while (*pp) {
+		struct hold *h = *pp;
+		if (h->ino != ino) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		close(h->fd);
+		free(h);
+	}
+}
+
+/* A local change's events on every held inode of path: open, write, close. */
+static bool replay_holds(struct notifier *n, const char *path)
+{
+	bool any = false;
+	for (struct hold *h = n->holds; h; h = h->next) {
+		if (strcmp(h->path, path))
+			continue;
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", h->fd);
+		int fd = open(proc, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "", 1) < 0)
+			log_debug("notify", "replay write %s (held): %s", path, strerror(errno));
+		close(fd);
+		any = true;
+	}
+	return any;
+}
+
 static void replay(struct notifier *n, struct nitem *it)
 {
 	char full[8192];
@@ -245,6 +344,8 @@ static void replay(struct notifier *n, struct nitem *it)
 			log_debug("notify", "replay mkdir %s: %s", path, strerror(errno));
 		break;
 	case RP_MODIFY:
+		if (replay_holds(n, path) && it->hold_only)
+			break;
 		fd = open(full, O_WRONLY | O_CLOEXEC);
 		if (fd >= 0) {
 			/* one byte, so the kernel reports IN_MODIFY; the handler ignores it */
@@ -371,7 +472,18 @@ static void *notify_main(void *arg)
 			if (!it->skip)
 				replay(n, it);
 			break;
+		case NA_HOLD:
+			hold_open(n, it);
+			break;
+		case NA_UNHOLD:
+			hold_drop(n, it->ino);
+			break;
 		case NA_STOP:
+			/*
+			 * Holds are left to the exit: closing one sends FLUSH,
+			 * which only the loop thread answers, and it is waiting
+			 * for this thread.
+			 */
 			free(it);
 			return NULL;
 		}
@@ -440,6 +552,44 @@ static void fences_done(uv_async_t *a)
 
 static const char *base_name(const char *path);
 static void parent_of(const char *path, char *out, size_t n);
+
+/* The name of in's file as the notify thread opens it. */
+static char *file_name_of(const struct cfs_inode *in)
+{
+	return in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
+}
+
+void notify_hold(struct cfs *fs, struct cfs_inode *r)
+{
+	struct notifier *n = fs->notifier;
+	if (!n || r->held)
+		return;
+	char *p = file_name_of(r);
+	size_t len = strlen(p);
+	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
+	memcpy(it->name, p, len + 1);
+	free(p);
+	it->act = NA_HOLD;
+	it->ino = r->nodeid;
+	it->ready = true;
+	r->held = true;
+	r->live->held_by_notify++;
+	push_first(n, it); /* ahead of the name's invalidation (notify_inval_name) */
+}
+
+void notify_unhold(struct cfs *fs, struct cfs_inode *r)
+{
+	if (!r->held)
+		return;
+	r->held = false;
+	r->live->held_by_notify--;
+	/* ahead of the FIFO, as the name's invalidation an unretire sends with it */
+	struct nitem *it = xcalloc(1, sizeof(*it));
+	it->act = NA_UNHOLD;
+	it->ino = r->nodeid;
+	it->ready = true;
+	push_first(fs->notifier, it);
+}
 
 void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
 {
@@ -568,14 +718,26 @@ static void queue_replay(struct cfs *fs, int type, const char *path, struct cfs_
 			free(dr);
 		}
 	} else if (type == ZEV_CHANGED) {
+		/*
+		 * While a retired nodeid of the file is held (struct hold), the
+		 * change is replayed through it too; through the name only if the
+		 * kernel has an inode for the path's current nodeid, which an
+		 * inotify watch may be on (else the directory would hear twice).
+		 */
+		struct nitem *it;
+		struct cfs_inode *f;
 		if (in && in->have_node && inode_is_dir(in)) {
 			/* a directory node's data is its ".data" file */
 			char *p = path_join(path, CFS_DATA_NAME);
-			push_item(fs, NA_REPLAY, 0, 0, p, RP_MODIFY, true);
+			it = push_item(fs, NA_REPLAY, 0, 0, p, RP_MODIFY, false);
 			free(p);
+			f = df;
 		} else {
-			push_item(fs, NA_REPLAY, 0, 0, path, RP_MODIFY, true);
+			it = push_item(fs, NA_REPLAY, 0, 0, path, RP_MODIFY, false);
+			f = in;
 		}
+		it->hold_only = f && f->held_by_notify > 0 && f->nlookup == 0; /* before ready: under mu */
+		set_ready(fs, it, RP_MODIFY, false);
 	}
 }
 

@@ -83,12 +83,15 @@ static void fh_timer_closed(uv_handle_t *t)
 	struct fh *h = t->data;
 	struct cfs_inode *in = h->in;
 	in->open_handles--;
+	if (h->replay)
+		in->replay_handles--;
 	/*
 	 * An ephemeral file of ours lives as long as a handle to it is open on
 	 * this mount: the last close (also the kernel's RELEASE after kill -9)
 	 * deletes it.  If the whole mount dies, the session's expiry does.
 	 */
-	if (in->open_handles == 0 && h->ephemeral && h->session == zkc_session_id(cfs->zk)) {
+	if (in->open_handles == in->replay_handles && h->ephemeral &&
+	    h->session == zkc_session_id(cfs->zk)) {
 		inode_pin(in);
 		notify_own_change(cfs, ZEV_DELETED, in->path);
 		if (zkc_delete(cfs->zk, in->path, -1, ephemeral_deleted, in) < 0)
@@ -725,8 +728,10 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 	if (h->kreader)
 		k->kreaders++;
 	h->replay = oc->replay;
-	if (h->replay)
+	if (h->replay) {
 		h->ephemeral = false; /* a replay's close must not end our ephemeral */
+		in->replay_handles++; /* nor its being open keep it (fh_timer_closed) */
+	}
 	set_open_flags(&fi, h);
 	if (oc->create) {
 		struct fuse_entry_param e;
@@ -751,6 +756,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int kind;
 	char rpath[4096];
 	bool replay = notify_replaying(req, &kind, rpath, sizeof(rpath));
+	if (replay)
+		notify_replay_opened(ino); /* a hold checks which nodeid it got */
 	open_go(req, in, ino, fi->flags, replay, !replay && retry_take(req), 0);
 }
 
@@ -1009,6 +1016,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		kview_closed(k); /* a drain ends, waiting writers go on */
 		inode_unpin(cfs, k);
 	}
+	if (k && k->retired)
+		kview_unretire_later(k);
 	if (k)
 		inode_forget(cfs, k, 0);
 	if (was_closing)
