@@ -12,7 +12,7 @@ done
 work=$(mktemp -d /var/tmp/coordfs-bench.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 cleanup() {
-	for m in "$work"/m1 "$work"/m2 "$work"/tmpfs "$work"/null-spin "$work"/null-libfuse; do
+	for m in "$work"/m1 "$work"/m2 "$work"/tmpfs "$work"/null-spin "$work"/null-libfuse "$work"/null-noflush; do
 		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null
 	done
 	[ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null
@@ -38,15 +38,20 @@ printf 'key = value\nother = thing\n' > "$work"/m1/app.conf
 printf 'key = value\nother = thing\n' > "$work"/tmpfs/app.conf
 sleep 0.5
 # the floor: a filesystem that only answers, with coordfs's open flags
-# (bench/fsnull.c), under coordfs's loop and under libfuse's own
-for v in spin libfuse; do
+# (bench/fsnull.c), under coordfs's loop and under libfuse's own, and one
+# without FLUSH (what FOPEN_NOFLUSH would save; coordfs keeps FLUSH for
+# POSIX locks)
+for v in spin libfuse noflush; do
 	mkdir -p "$work"/null-$v
-	"$fsnull" "$work"/null-$v $v 2>"$work"/null-$v.log &
+	case $v in
+	noflush) "$fsnull" "$work"/null-$v spin noflush 2>"$work"/null-$v.log & ;;
+	*) "$fsnull" "$work"/null-$v $v 2>"$work"/null-$v.log & ;;
+	esac
 done
-for i in $(seq 100); do [ -f "$work"/null-spin/f ] && [ -f "$work"/null-libfuse/f ] && break; sleep 0.05; done
-files=("$work"/tmpfs/app.conf "$work"/m1/app.conf "$work"/null-spin/f "$work"/null-libfuse/f)
+for i in $(seq 100); do [ -f "$work"/null-spin/f ] && [ -f "$work"/null-libfuse/f ] && [ -f "$work"/null-noflush/f ] && break; sleep 0.05; done
+files=("$work"/tmpfs/app.conf "$work"/m1/app.conf "$work"/null-spin/f "$work"/null-libfuse/f "$work"/null-noflush/f)
 for f in "${files[@]}"; do "$fsread" "$f" 1000 >/dev/null; done   # warm
-# Rounds interleave the four, so each sees the same noise; medians of 5.
+# Rounds interleave the five, so each sees the same noise; medians of 5.
 declare -A rate
 for r in 1 2 3 4 5; do
 	for f in "${files[@]}"; do rate[$f]+="$("$fsread" "$f" "$n") "; done
@@ -55,12 +60,12 @@ med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)
 t=$(echo "${rate[${files[0]}]}" | med)
 echo "warm open+read+close of a 28-byte file (median of 5 x $n, rounds interleaved):"
 printf '  %-44s %7s /s\n' "tmpfs" "$t"
-label=("" "coordfs" "null FUSE fs, coordfs's loop (bench/fsnull)" "null FUSE fs, libfuse's loop")
-for i in 1 2 3; do
+label=("" "coordfs" "null FUSE fs, coordfs's loop (bench/fsnull)" "null FUSE fs, libfuse's loop" "null FUSE fs, coordfs's loop, no FLUSH")
+for i in 1 2 3 4; do
 	c=$(echo "${rate[${files[$i]}]}" | med)
 	printf '  %-44s %7s /s  %.3f of tmpfs\n' "${label[$i]}" "$c" "$(awk -v c="$c" -v t="$t" 'BEGIN { print c / t }')"
 done
-for v in spin libfuse; do fusermount3 -u "$work"/null-$v; done
+for v in spin libfuse noflush; do fusermount3 -u "$work"/null-$v; done
 
 # inotify latency: write on m1, event on m2
 mkdir "$work"/m1/watched

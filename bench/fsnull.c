@@ -1,13 +1,15 @@
 /*
  * fsnull.c - the floor for bench/fs.sh: a FUSE filesystem that does nothing
  * but serve one small file, with the open flags coordfs gives a warm
- * read-only open (FOPEN_KEEP_CACHE | FOPEN_NOFLUSH, attributes and entries
- * cached for an hour).  A warm open+read+close then costs the kernel's OPEN
- * round trip and an asynchronous RELEASE, whatever the daemon does; this
+ * read-only open (FOPEN_KEEP_CACHE, attributes and entries cached for an
+ * hour; FLUSH kept, as coordfs keeps it for POSIX locks).  A warm
+ * open+read+close then costs the kernel's OPEN and FLUSH round trips and an
+ * asynchronous RELEASE, whatever the daemon does (FOPEN_NOFLUSH, with
+ * "noflush" as a third argument, saves the FLUSH); this
  * program shows what that costs on this machine with no daemon work at all,
  * so coordfs's figure can be read against it as well as against tmpfs.
  *
- *   fsnull MOUNTPOINT [libfuse|libfuse-mt|spin]
+ *   fsnull MOUNTPOINT [libfuse|libfuse-mt|spin [noflush]]
  *
  * libfuse: libfuse's single-threaded loop (blocking read of /dev/fuse);
  * libfuse-mt: its multi-threaded loop; spin (default): coordfs's loop, which
@@ -61,14 +63,23 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, 3600);
 }
 
+static int noflush;
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return (void)fuse_reply_err(req, EROFS);
 	fi->keep_cache = 1;
-	fi->noflush = 1;
+	fi->noflush = noflush;
 	fuse_reply_open(req, fi);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -93,6 +104,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.getattr = op_getattr,
 	.open = op_open,
 	.read = op_read,
+	.flush = op_flush,
 	.release = op_release,
 };
 
@@ -133,11 +145,12 @@ static int spin_loop(struct fuse_session *se)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: fsnull MOUNTPOINT [libfuse|libfuse-mt|spin]\n");
+	if (argc < 2 || argc > 4) {
+		fprintf(stderr, "usage: fsnull MOUNTPOINT [libfuse|libfuse-mt|spin [noflush]]\n");
 		return 2;
 	}
-	const char *loop = argc == 3 ? argv[2] : "spin";
+	const char *loop = argc >= 3 ? argv[2] : "spin";
+	noflush = argc == 4 && !strcmp(argv[3], "noflush");
 	char *fargv[] = { argv[0], NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(1, fargv);
 	struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), NULL);

@@ -69,6 +69,7 @@ struct cfs_inode {
 	struct cfs_waiter *waiters;
 	int open_handles;
 	int replay_handles;     /* ...of which the notify thread's (replays, holds) */
+	bool posix_locked;     /* an fcntl lock was asked for: read-only opens keep FLUSH */
 	int pins;              /* in-flight operations holding the inode */
 	/*
 	 * A file created on this mount exists only here until its first

@@ -794,6 +794,8 @@ static void lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		return drop_owner(ino, fi->lock_owner, posix, req);
 	if (type != F_RDLCK && type != F_WRLCK)
 		return (void)fuse_reply_err(req, EINVAL);
+	if (posix)
+		in->posix_locked = true; /* its later read-only opens keep FLUSH (ops_file.c) */
 	init_once();
 	bool excl = type == F_WRLCK;
 	char *file = file_of(in);

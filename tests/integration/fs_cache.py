@@ -339,12 +339,29 @@ def local_writer_local_readers():
 
 @t.case
 def fcntl_locks_read_only():
-    """fcntl read locks taken through O_RDONLY descriptors, which get no
-    FLUSH at close (noflush): when does the lock go?"""
+    """fcntl read locks taken through O_RDONLY descriptors.  Read-only
+    opens skip FLUSH (noflush) until an fcntl lock was asked for on the
+    file on this mount (fs/ops_file.c, set_open_flags): then they keep it,
+    and POSIX's rules hold; a lock taken through a descriptor opened before
+    that goes when its open file description does (documented)."""
+    ag = Agent()
+    # 0. the documented corner: the file's first lock, through a descriptor
+    # opened before it (without FLUSH), by a forked child that then exits
+    p0 = "/lk0"
+    zk.create(p0, ver("lk0", 0, 100))
+    t.ok(ct.wait_for(lambda: os.path.exists(A(p0)) and os.path.exists(B(p0)), 5),
+         "a file never locked")
+    ag("fds[0] = os.open(%r, os.O_RDONLY)" % A(p0))
+    r = ag("pid = os.fork()\n"
+           "if pid == 0: fcntl.lockf(fds[0], fcntl.LOCK_SH); os._exit(0)\n"
+           "_ = os.waitpid(pid, 0)[1]")
+    t.is_eq(r, "ok 0", "a child locks through a descriptor opened before any lock, and exits")
+    t.ok(not try_wrlock(B(p0)), "the lock stays with the open file description (documented corner)")
+    ag("os.close(fds.pop(0))")
+    t.ok(lock_free_within(B(p0), 2) is not None, "... and goes when the parent closes it")
     p = "/lk"
     zk.create(p, ver("lk", 0, 100))
     t.ok(ct.wait_for(lambda: os.path.exists(A(p)) and os.path.exists(B(p)), 5), "the file arrives")
-    ag = Agent()
     # 1. open O_RDONLY, F_RDLCK, close: the lock goes with the close
     t.is_eq(ag("fds[1] = os.open(%r, os.O_RDONLY)" % A(p)), "ok None", "open O_RDONLY")
     t.is_eq(ag("fcntl.lockf(fds[1], fcntl.LOCK_SH)"), "ok None", "F_RDLCK through it")
