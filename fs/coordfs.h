@@ -69,7 +69,6 @@ struct cfs_inode {
 	struct cfs_waiter *waiters;
 	int open_handles;
 	int replay_handles;     /* ...of which the notify thread's (replays, holds) */
-	bool posix_locked;     /* an fcntl lock was asked for: read-only opens keep FLUSH */
 	int pins;              /* in-flight operations holding the inode */
 	/*
 	 * A file created on this mount exists only here until its first
@@ -97,6 +96,7 @@ struct cfs_inode {
 	 * a retirement they stay with the retired entry.
 	 */
 	bool retired;          /* an old nodeid of live's path, frozen at kv */
+	bool kcopy;            /* retired: kv was frozen late (kview_freeze), its pages are not */
 	struct cfs_inode *live;/* retired: the inode that went on in its place (pinned) */
 	bool kknown;           /* this nodeid was given to the kernel */
 	struct kview *kv;      /* what page-cache handles of this nodeid read */
@@ -207,6 +207,8 @@ struct kview *kview_get(struct cfs_inode *in);
 void kview_put(struct kview *kv);
 /* Moves in's nodeid (and its kernel view) to a frozen entry; in gets a new one. */
 struct cfs_inode *inode_retire(struct cfs *fs, struct cfs_inode *in);
+/* A retired nodeid without a view takes from's content as its frozen view. */
+void kview_freeze(struct cfs_inode *r, const struct cfs_inode *from);
 /* The attributes of nodeid-owner k as the kernel must see them. */
 void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st);
 
@@ -278,6 +280,8 @@ void locks_on_event(struct cfs *fs, int type, const char *path);
 void locks_on_state(struct cfs *fs, enum zkc_state state);
 /* FLUSH: drops the POSIX locks of owner on ino (a close drops them). */
 void locks_flush(fuse_ino_t ino, uint64_t owner);
+/* Whether an fcntl lock was ever asked for on in's file here (its read-only opens keep FLUSH). */
+bool locks_posix_used(const struct cfs_inode *in);
 /* RELEASE: drops the flock locks of the handle and anything else taken through it. */
 void locks_release(fuse_ino_t ino, const struct fuse_file_info *fi);
 

@@ -404,7 +404,7 @@ int kview_can_cache(const struct cfs_inode *in)
 	 * were the path's since (kview_fill_attr): never cached again.
 	 */
 	if (in->retired)
-		return in->kv ? KV_OK : KV_NO;
+		return in->kv && !in->kcopy ? KV_OK : KV_NO;
 	if (in->kdrain || in->kwait_writers > 0)
 		return KV_WAIT;
 	if (in->kv)
@@ -518,6 +518,7 @@ static void unretire(struct cfs *fs, struct cfs_inode *r)
 	r->kknown = in->kknown;
 	kview_put(r->kv);
 	r->kv = in->kv;
+	r->kcopy = false;
 	r->have_node = r->exists = true;
 	if (r->kv) {
 		r->st = r->kv->st;
@@ -590,6 +591,20 @@ void kview_unretire_later(struct cfs_inode *r)
 	u->timer.data = u;
 	inode_pin(r);
 	uv_timer_start(&u->timer, unretire_tick, UNRETIRE_MS, 0);
+}
+
+void kview_freeze(struct cfs_inode *r, const struct cfs_inode *from)
+{
+	struct kview *kv = xcalloc(1, sizeof(*kv));
+	kv->refs = 1;
+	kv->len = from->datalen > 0 ? from->datalen : 0;
+	kv->data = kv->len ? xmemdup(from->data, (size_t)kv->len) : NULL;
+	kv->st = from->st;
+	kview_put(r->kv);
+	r->kv = kv;
+	r->kcopy = true; /* read direct_io from kv: the kernel's pages were never kv's */
+	r->st = kv->st;
+	r->datalen = kv->len;
 }
 
 void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st)

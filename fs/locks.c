@@ -217,6 +217,61 @@ static char *file_of(const struct cfs_inode *in)
 	return xstrdup(in->path);
 }
 
+/*
+ * The files an fcntl lock was ever asked for on, on this mount (never
+ * forgotten, however often their inodes are): their read-only opens keep
+ * FLUSH, which POSIX locks need to learn of every close (ops_file.c,
+ * set_open_flags).
+ */
+#define POSIX_USED_BUCKETS 256
+
+struct used_file {
+	struct used_file *next;
+	char path[];
+};
+
+static struct used_file *posix_used[POSIX_USED_BUCKETS];
+
+static unsigned used_bucket(const char *path)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++)
+		h = (h ^ *s) * 16777619u;
+	return h % POSIX_USED_BUCKETS;
+}
+
+static bool posix_used_has(const char *path)
+{
+	for (struct used_file *u = posix_used[used_bucket(path)]; u; u = u->next)
+		if (!strcmp(u->path, path))
+			return true;
+	return false;
+}
+
+/* Takes path (malloc'd). */
+static void posix_used_add(char *path)
+{
+	if (posix_used_has(path)) {
+		free(path);
+		return;
+	}
+	size_t n = strlen(path);
+	struct used_file *u = xmalloc(sizeof(*u) + n + 1);
+	memcpy(u->path, path, n + 1);
+	free(path);
+	unsigned b = used_bucket(u->path);
+	u->next = posix_used[b];
+	posix_used[b] = u;
+}
+
+bool locks_posix_used(const struct cfs_inode *in)
+{
+	char *path = file_of(in);
+	bool used = posix_used_has(path);
+	free(path);
+	return used;
+}
+
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -795,7 +850,7 @@ static void lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	if (type != F_RDLCK && type != F_WRLCK)
 		return (void)fuse_reply_err(req, EINVAL);
 	if (posix)
-		in->posix_locked = true; /* its later read-only opens keep FLUSH (ops_file.c) */
+		posix_used_add(file_of(in)); /* its later read-only opens keep FLUSH */
 	init_once();
 	bool excl = type == F_WRLCK;
 	char *file = file_of(in);

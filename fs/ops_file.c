@@ -317,7 +317,7 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	 *
 	 * Read-only handles skip FLUSH (noflush), which halves the cost of a
 	 * warm open+read+close (bench-fs), unless an fcntl lock was ever asked
-	 * for on the file here (posix_locked).  Our POSIX locks live in the
+	 * for on the file here (locks_posix_used).  Our POSIX locks live in the
 	 * daemon, so FLUSH is the kernel's only word of a close(): POSIX drops
 	 * a process's fcntl locks on a file at any close of it and at exit.
 	 * A lock taken through a handle opened before the file's first lock
@@ -329,7 +329,7 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
 	fi->keep_cache = 1;
 	if (!h->kv)
 		fi->direct_io = 1;
-	if (!h->writable && !h->replay && !h->in->posix_locked)
+	if (!h->writable && !h->replay && !locks_posix_used(h->in))
 		fi->noflush = 1;
 }
 
@@ -597,19 +597,32 @@ static bool retry_take(fuse_req_t req)
  * fresh nodeid (RD_AGAIN; a retry is never sent back again), or by a
  * direct_io snapshot (RD_COPY).
  */
-enum { RD_CACHE, RD_WAIT, RD_AGAIN, RD_COPY };
+enum { RD_CACHE, RD_WAIT, RD_AGAIN, RD_COPY, RD_FROZEN };
 
 static int reader_kind(struct cfs_inode *k, struct cfs_inode *in, const struct open_ctx *oc)
 {
 	/* the name leads elsewhere now: go there, fresher */
 	if (k->retired && !oc->retry)
 		return RD_AGAIN;
+	if (k->retired && !k->kv && in->exists && in->datalen >= 0 && !inode_is_dir(in)) {
+		/*
+		 * A retry that found its name retired again (churn): this nodeid
+		 * has no view, and the size the kernel holds for it is what its
+		 * writers left.  It takes the current content as its frozen view
+		 * from now on, the kernel is told to ask for its size again (at
+		 * once: no page of it is locked by anyone, and nothing can be
+		 * inside read() of a nodeid without page-cache handles), and the
+		 * open reads that view, direct_io: fstat then agrees with it.
+		 */
+		kview_freeze(k, in);
+		fuse_lowlevel_notify_inval_inode(cfs->se, k->nodeid, -1, 0);
+		return RD_FROZEN;
+	}
 	int can = kview_can_cache(k);
 	if (can == KV_OK)
 		return RD_CACHE;
-	if (can == KV_NO) {
+	if (can == KV_NO)
 		return RD_COPY;
-	}
 	if (k->kwriters > 0 && !oc->retry && !k->retired) {
 		/*
 		 * K3: writers on this nodeid size it in the kernel themselves,
@@ -727,6 +740,11 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 		}
 	}
 	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags, kv);
+	if (!kv && k->retired && k->kv && !writer && !oc->replay) {
+		/* RD_FROZEN (or a retired view's reader without page cache): its version */
+		h->content.len = 0;
+		buf_append(&h->content, k->kv->data, (size_t)k->kv->len);
+	}
 	h->kwriter = writer;
 	h->kreader = !writer && !oc->replay;
 	if (h->kreader)
