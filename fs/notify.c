@@ -513,6 +513,25 @@ static void push_first(struct notifier *n, struct nitem *it)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* A ready item for the head of the queue (push_first), with name copied. */
+static struct nitem *first_item(enum nact act, fuse_ino_t ino, const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
+	it->act = act;
+	it->ino = ino;
+	it->ready = true;
+	if (len)
+		memcpy(it->name, name, len + 1);
+	return it;
+}
+
+/* The name of in's file as the notify thread opens it. */
+static char *file_name_of(const struct cfs_inode *in)
+{
+	return in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
+}
+
 /* A fence (inode.c, K4): kview_fenced hears when it is through. */
 void notify_fence(struct cfs *fs, struct cfs_inode *in)
 {
@@ -523,16 +542,11 @@ void notify_fence(struct cfs *fs, struct cfs_inode *in)
 		return;
 	}
 	/* the name its statx takes (fence_refresh) */
-	char *p = in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
-	size_t len = strlen(p);
-	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
-	memcpy(it->name, p, len + 1);
+	char *p = file_name_of(in);
+	struct nitem *it = first_item(NA_INVAL_INODE, in->nodeid, p);
 	free(p);
-	it->act = NA_INVAL_INODE;
-	it->ino = in->nodeid;
 	it->stamp = in->kchg;
 	it->fence = true;
-	it->ready = true;
 	push_first(n, it);
 }
 
@@ -553,25 +567,14 @@ static void fences_done(uv_async_t *a)
 static const char *base_name(const char *path);
 static void parent_of(const char *path, char *out, size_t n);
 
-/* The name of in's file as the notify thread opens it. */
-static char *file_name_of(const struct cfs_inode *in)
-{
-	return in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
-}
-
 void notify_hold(struct cfs *fs, struct cfs_inode *r)
 {
 	struct notifier *n = fs->notifier;
 	if (!n || r->held)
 		return;
 	char *p = file_name_of(r);
-	size_t len = strlen(p);
-	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
-	memcpy(it->name, p, len + 1);
+	struct nitem *it = first_item(NA_HOLD, r->nodeid, p);
 	free(p);
-	it->act = NA_HOLD;
-	it->ino = r->nodeid;
-	it->ready = true;
 	r->held = true;
 	r->live->held_by_notify++;
 	push_first(n, it); /* ahead of the name's invalidation (notify_inval_name) */
@@ -584,11 +587,7 @@ void notify_unhold(struct cfs *fs, struct cfs_inode *r)
 	r->held = false;
 	r->live->held_by_notify--;
 	/* ahead of the FIFO, as the name's invalidation an unretire sends with it */
-	struct nitem *it = xcalloc(1, sizeof(*it));
-	it->act = NA_UNHOLD;
-	it->ino = r->nodeid;
-	it->ready = true;
-	push_first(fs->notifier, it);
+	push_first(fs->notifier, first_item(NA_UNHOLD, r->nodeid, NULL));
 }
 
 void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
@@ -609,13 +608,7 @@ void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
 	if (!parent || !fs->notifier)
 		return;
 	/* ahead of the queue: until it is through, opens of the name get ESTALE */
-	size_t len = strlen(name);
-	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
-	it->act = NA_INVAL_ENTRY;
-	it->ino = parent->nodeid;
-	it->ready = true;
-	memcpy(it->name, name, len + 1);
-	push_first(fs->notifier, it);
+	push_first(fs->notifier, first_item(NA_INVAL_ENTRY, parent->nodeid, name));
 }
 
 int notify_start(struct cfs *fs)

@@ -344,20 +344,30 @@ static void set_open_flags(struct fuse_file_info *fi, struct fh *h)
  */
 #define OPEN_WAIT_MS 200
 
-struct open_waiter {
-	struct open_waiter *next;
-	struct cfs_inode *in;
+/* An open parked until something happened (below); open_go runs it again. */
+struct parked_open {
+	struct cfs_inode *in; /* the path's current inode */
 	fuse_req_t req;
 	fuse_ino_t ino;
 	int flags;
 	bool replay;
 	bool retry;
+};
+
+struct open_waiter {
+	struct open_waiter *next;
+	struct parked_open op;
 	bool queued;
 	uv_timer_t timer;
 };
 
 static void open_go(fuse_req_t req, struct cfs_inode *in, fuse_ino_t ino, int flags, bool replay,
 		    bool retry, uint64_t fence_deadline);
+
+static void unpark(const struct parked_open *p, uint64_t fence_deadline)
+{
+	open_go(p->req, p->in, p->ino, p->flags, p->replay, p->retry, fence_deadline);
+}
 
 static void waiter_closed(uv_handle_t *t)
 {
@@ -367,7 +377,7 @@ static void waiter_closed(uv_handle_t *t)
 static void waiter_run(struct open_waiter *w)
 {
 	uv_timer_stop(&w->timer);
-	open_go(w->req, w->in, w->ino, w->flags, w->replay, w->retry, 0);
+	unpark(&w->op, 0);
 	uv_close((uv_handle_t *)&w->timer, waiter_closed);
 }
 
@@ -384,7 +394,7 @@ static void unlink_waiter(struct cfs_inode *in, struct open_waiter *w)
 static void waiter_timeout(uv_timer_t *t)
 {
 	struct open_waiter *w = t->data;
-	struct cfs_inode *in = w->in;
+	struct cfs_inode *in = w->op.in;
 	/*
 	 * No RELEASE came: the descriptor lives on elsewhere (exec 3>f; echo >&3).
 	 * Later opens must not wait for it again, until the next close after a write.
@@ -419,12 +429,7 @@ static void wait_open(struct cfs_inode *in, fuse_req_t req, fuse_ino_t ino, int 
 		      bool retry)
 {
 	struct open_waiter *w = xcalloc(1, sizeof(*w));
-	w->in = in;
-	w->req = req;
-	w->ino = ino;
-	w->retry = retry;
-	w->flags = flags;
-	w->replay = replay;
+	w->op = (struct parked_open){ in, req, ino, flags, replay, retry };
 	w->queued = true;
 	w->next = in->open_waiters;
 	in->open_waiters = w;
@@ -473,11 +478,7 @@ struct open_ctx {
 struct fence_waiter {
 	struct fence_waiter *next;
 	struct cfs_inode *k;  /* the nodeid's entry, whose list this is on */
-	struct cfs_inode *in; /* the path's current inode */
-	fuse_req_t req;
-	fuse_ino_t ino;
-	int flags;
-	bool retry;
+	struct parked_open op;
 	bool writer;  /* counted in k->kwait_writers */
 	uint64_t deadline;
 	uv_timer_t timer;
@@ -490,11 +491,11 @@ static void fence_waiter_closed(uv_handle_t *t)
 
 static void fence_waiter_run(struct fence_waiter *w)
 {
-	struct cfs_inode *in = w->in, *k = w->k;
+	struct cfs_inode *in = w->op.in, *k = w->k;
 	uv_timer_stop(&w->timer);
 	if (w->writer)
 		k->kwait_writers--;
-	open_go(w->req, in, w->ino, w->flags, false, w->retry, w->deadline);
+	unpark(&w->op, w->deadline);
 	uv_close((uv_handle_t *)&w->timer, fence_waiter_closed);
 	inode_unpin(cfs, in);
 	inode_unpin(cfs, k);
@@ -532,11 +533,7 @@ static void wait_fence(struct cfs_inode *k, struct cfs_inode *in, fuse_req_t req
 	if (writer)
 		k->kwait_writers++; /* no new readers meanwhile (inode.c, K3) */
 	w->k = k;
-	w->in = in;
-	w->req = req;
-	w->ino = ino;
-	w->retry = retry;
-	w->flags = flags;
+	w->op = (struct parked_open){ in, req, ino, flags, false, retry };
 	w->deadline = deadline;
 	w->next = k->fence_waiters;
 	k->fence_waiters = w;

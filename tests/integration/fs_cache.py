@@ -397,9 +397,12 @@ def fcntl_locks_read_only():
     # to POSIX: unlocking, converting or closing through it acts on the lock
     ag("fds[1] = os.open(%r, os.O_RDONLY); os.read(fds[1], 100)" % A(p))
     t.is_eq(ag("fcntl.lockf(fds[1], fcntl.LOCK_SH)"), "ok None", "F_RDLCK through fd1")
-    zk.set(p, ver("lk", 1, 200))
-    t.ok(ct.wait_for(lambda: check(read(A(p))) == ("lk", 1), 3), "a remote change while held")
-    time.sleep(0.3)
+    def change_while_held(n, what):
+        zk.set(p, ver("lk", n, 100 + 100 * n))
+        t.ok(ct.wait_for(lambda: check(read(A(p))) == ("lk", n), 3), what)
+        time.sleep(0.3)  # past the drain: the path is retired
+
+    change_while_held(1, "a remote change while held")
     ag("fds[2] = os.open(%r, os.O_RDWR)" % A(p))
     r = ag("fcntl.lockf(fds[2], fcntl.LOCK_EX | fcntl.LOCK_NB)")
     t.is_eq(r, "ok None", "the process upgrades its read lock through a new descriptor (F_SETLK F_WRLCK)")
@@ -407,17 +410,13 @@ def fcntl_locks_read_only():
     t.is_eq(ag("fcntl.lockf(fds[2], fcntl.LOCK_UN)"), "ok None", "unlock through the new descriptor")
     t.ok(lock_free_within(B(p), 2) is not None, "... frees the file")
     ag("fcntl.lockf(fds[1], fcntl.LOCK_SH)")
-    zk.set(p, ver("lk", 2, 300))
-    t.ok(ct.wait_for(lambda: check(read(A(p))) == ("lk", 2), 3), "another remote change while held")
-    time.sleep(0.3)
+    change_while_held(2, "another remote change while held")
     ag("fds[3] = os.open(%r, os.O_RDONLY)" % A(p))
     t.is_eq(ag("fcntl.lockf(fds[3], fcntl.LOCK_UN)"), "ok None",
             "F_UNLCK through a read-only descriptor opened after the change")
     t.ok(lock_free_within(B(p), 2) is not None, "... frees the file")
     ag("fcntl.lockf(fds[1], fcntl.LOCK_SH)")
-    zk.set(p, ver("lk", 3, 400))
-    t.ok(ct.wait_for(lambda: check(read(A(p))) == ("lk", 3), 3), "a third remote change while held")
-    time.sleep(0.3)
+    change_while_held(3, "a third remote change while held")
     ag("fds[4] = os.open(%r, os.O_RDONLY)" % A(p))
     t.is_eq(ag("os.close(fds.pop(4))"), "ok None", "close of a descriptor opened after the change")
     t.ok(lock_free_within(B(p), 2) is not None, "... drops the lock taken through the older one (POSIX)")
