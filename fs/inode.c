@@ -248,17 +248,26 @@ bool inode_is_dir(const struct cfs_inode *in)
 uint64_t inode_stable_ino(const struct cfs_inode *in)
 {
 	/*
-	 * czxid alone repeats for nodes made by one multi, so mix in the path;
-	 * splitmix64 finalizer spreads it over 64 bits.  Same on every mount.
+	 * From the path alone (64-bit FNV-1a, then the splitmix64 finalizer):
+	 * the same on every mount, unique in practice, and unchanged when a
+	 * file made on this mount is published.  Its czxid is not known until
+	 * then (the create goes out with the content, at the last close), and
+	 * an st_ino that changed at that moment made "cp new copy" right after
+	 * "echo > new" fail: stat and fstat of the source disagreed, and cp
+	 * took the file for replaced while it copied.
 	 */
-	uint64_t x = (uint64_t)in->st.czxid * 0x9E3779B97F4A7C15ull ^ hash_str(in->path, in->data_file);
+	if (in->nodeid == FUSE_ROOT_ID)
+		return 1;
+	uint64_t x = 0xcbf29ce484222325ull;
+	for (const unsigned char *s = (const unsigned char *)in->path; *s; s++)
+		x = (x ^ *s) * 0x100000001b3ull;
+	if (in->data_file)
+		x = (x ^ '/') * 0x100000001b3ull; /* ".data" of a directory: another file */
 	x ^= x >> 30;
 	x *= 0xbf58476d1ce4e5b9ull;
 	x ^= x >> 27;
 	x *= 0x94d049bb133111ebull;
 	x ^= x >> 31;
-	if (in->nodeid == FUSE_ROOT_ID)
-		return 1;
 	return x < 2 ? x + 2 : x;
 }
 

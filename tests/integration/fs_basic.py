@@ -43,6 +43,12 @@ def files():
     t.is_eq(os.stat(A("/f1")).st_size, 7, "size follows the remote change")
     rc, out = ft.sh("printf 'a\\nb\\n' > %s && cp %s %s" % (A("/src"), A("/src"), A("/copy")))
     t.is_eq((rc, read(A("/copy"))), (0, b"a\nb\n"), "cp")
+    # cp compares stat and fstat of its source: a file just written here must
+    # keep its st_ino when the create reaches the server
+    rc, out = ft.sh("cd %s && for i in $(seq 150); do printf 'a\\nb\\n' > cps$i && "
+                    "cp cps$i cpd$i && cat cpd$i >/dev/null || exit 1; done; rm -f cps* cpd*"
+                    % A("/"))
+    t.is_eq((rc, out), (0, ""), "150 x (printf > new; cp new copy; cat copy) at once")
     rc, out = ft.sh("rm %s" % A("/copy"))
     t.ok(rc == 0 and not os.path.exists(A("/copy")), "rm")
     t.ok(ct.wait_for(lambda: not os.path.exists(B("/copy")), 5), "rm seen on the other mount")
