@@ -239,6 +239,9 @@ void create_flags_for(struct cfs_inode *parent, create_flags_cb cb, void *arg);
 
 /* notify.c */
 int notify_start(struct cfs *fs);
+/* Shutdown: begin, serve FUSE until notify_stopped (bounded), then stop. */
+void notify_stop_begin(struct cfs *fs);
+bool notify_stopped(struct cfs *fs);
 void notify_stop(struct cfs *fs);
 void notify_watch_event(struct cfs *fs, int type, const char *path);
 void notify_resync(struct cfs *fs);

@@ -412,6 +412,16 @@ int main(int argc, char **argv)
 	rc = 0;
 	fs.exiting = true;
 	/*
+	 * The notify thread calls into the mount: answer it until it is out
+	 * (after a signal the channel is alive, and fuse_ready serves again
+	 * once the session's exit flag is down; after ENODEV nothing is left to
+	 * answer, and its calls fail by themselves).
+	 */
+	fuse_session_reset(fs.se);
+	notify_stop_begin(&fs);
+	for (int i = 0; i < 2000 && !notify_stopped(&fs); i++)
+		uv_run(fs.loop, UV_RUN_NOWAIT), usleep(1000);
+	/*
 	 * Close the session, so our ephemeral files and locks go now rather
 	 * than at expiry; give the server a moment, not forever.
 	 */

@@ -98,6 +98,7 @@ struct notifier {
 	fuse_ino_t fence_ino;   /* a fence's statx is on its way for this nodeid... */
 	bool fence_hit;         /* ...and its GETATTR came (notify_fence_getattr) */
 	fuse_ino_t opened_ino;  /* the nodeid of the thread's last OPEN (notify_replay_opened) */
+	bool stopped;           /* the thread is out of its loop (under mu) */
 	struct hold *holds;     /* notify thread only */
 	int replay_kind;        /* what the thread is replaying now, under mu */
 	char replay_path[4096];
@@ -481,10 +482,12 @@ static void *notify_main(void *arg)
 		case NA_STOP:
 			/*
 			 * Holds are left to the exit: closing one sends FLUSH,
-			 * which only the loop thread answers, and it is waiting
-			 * for this thread.
+			 * which the loop thread may no longer answer.
 			 */
 			free(it);
+			pthread_mutex_lock(&n->mu);
+			n->stopped = true;
+			pthread_mutex_unlock(&n->mu);
 			return NULL;
 		}
 		/* ENOENT: the kernel had nothing cached for it, which is fine. */
@@ -629,12 +632,37 @@ int notify_start(struct cfs *fs)
 	return 0;
 }
 
+/*
+ * Stopping: the thread may be inside a call into the mount (a replay, a
+ * fence's statx, a hold), which only the loop thread answers, so the loop
+ * goes on serving FUSE until the thread is out (notify_stopped); it stops
+ * after the item at hand, whatever is queued behind.
+ */
+void notify_stop_begin(struct cfs *fs)
+{
+	if (fs->notifier)
+		push_first(fs->notifier, first_item(NA_STOP, 0, NULL));
+}
+
+bool notify_stopped(struct cfs *fs)
+{
+	struct notifier *n = fs->notifier;
+	if (!n)
+		return true;
+	pthread_mutex_lock(&n->mu);
+	bool stopped = n->stopped;
+	pthread_mutex_unlock(&n->mu);
+	return stopped;
+}
+
 void notify_stop(struct cfs *fs)
 {
 	if (!fs->notifier)
 		return;
-	push(fs, NA_STOP, 0, 0, NULL);
-	pthread_join(fs->notifier->thread, NULL);
+	if (notify_stopped(fs))
+		pthread_join(fs->notifier->thread, NULL);
+	else
+		pthread_detach(fs->notifier->thread); /* stuck in the mount: the exit ends it */
 	uv_close((uv_handle_t *)&fs->notifier->done_async, NULL);
 }
 
