@@ -157,6 +157,8 @@ struct cfs_inode *inode_get(struct cfs *fs, fuse_ino_t id);
 /* The entry that owns a nodeid, retired or not (for the kernel view). */
 struct cfs_inode *inode_get_raw(struct cfs *fs, fuse_ino_t id);
 struct cfs_inode *inode_find_path(struct cfs *fs, const char *path, bool data_file);
+/* The path of in's file in the mount: a directory's data is its ".data" (malloc'd). */
+char *inode_file_path(const struct cfs_inode *in);
 /* Finds or makes the inode of path and takes one lookup reference. */
 struct cfs_inode *inode_ref_path(struct cfs *fs, const char *path, bool data_file);
 void inode_forget(struct cfs *fs, struct cfs_inode *in, uint64_t n);

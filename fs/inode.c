@@ -271,18 +271,40 @@ uint64_t inode_stable_ino(const struct cfs_inode *in)
 	return x < 2 ? x + 2 : x;
 }
 
+char *inode_file_path(const struct cfs_inode *in)
+{
+	return in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
+}
+
 /* ---- the kernel view (see the top of this file) ---- */
+
+/* A view of from's content and Stat, with one reference. */
+static struct kview *kview_new(const struct cfs_inode *from)
+{
+	struct kview *kv = xcalloc(1, sizeof(*kv));
+	kv->refs = 1;
+	kv->len = from->datalen > 0 ? from->datalen : 0;
+	kv->data = kv->len ? xmemdup(from->data, (size_t)kv->len) : NULL;
+	kv->st = from->st;
+	return kv;
+}
+
+/* Retired r shows kv (which it owns) from now on: content and Stat. */
+static void retired_view(struct cfs_inode *r, struct kview *kv)
+{
+	kview_put(r->kv);
+	r->kv = kv;
+	r->have_node = r->exists = true;
+	if (kv) {
+		r->st = kv->st;
+		r->datalen = kv->len;
+	}
+}
 
 struct kview *kview_get(struct cfs_inode *in)
 {
-	if (!in->kv) {
-		struct kview *kv = xcalloc(1, sizeof(*kv));
-		kv->refs = 1;
-		kv->len = in->datalen > 0 ? in->datalen : 0;
-		kv->data = kv->len ? xmemdup(in->data, (size_t)kv->len) : NULL;
-		kv->st = in->st;
-		in->kv = kv;
-	}
+	if (!in->kv)
+		in->kv = kview_new(in);
 	in->kv->refs++;
 	return in->kv;
 }
@@ -455,16 +477,11 @@ struct cfs_inode *inode_retire(struct cfs *fs, struct cfs_inode *in)
 	inode_pin(in);
 	r->nlookup = in->nlookup;
 	r->kknown = in->kknown;
-	r->kv = in->kv;
+	retired_view(r, in->kv);
 	r->pc_open = in->pc_open;
 	r->kreaders = in->kreaders;
 	r->kwriters = in->kwriters;
 	r->kfences = in->kfences; /* they report by nodeid */
-	r->have_node = r->exists = true;
-	if (r->kv) {
-		r->st = r->kv->st;
-		r->datalen = r->kv->len;
-	}
 	id_remove(fs, in);
 	id_insert(fs, r);
 	fs->count++;
@@ -525,14 +542,8 @@ static void unretire(struct cfs *fs, struct cfs_inode *r)
 	r->nodeid = fresh;
 	r->nlookup = in->nlookup;
 	r->kknown = in->kknown;
-	kview_put(r->kv);
-	r->kv = in->kv;
+	retired_view(r, in->kv);
 	r->kcopy = false;
-	r->have_node = r->exists = true;
-	if (r->kv) {
-		r->st = r->kv->st;
-		r->datalen = r->kv->len;
-	}
 	in->nodeid = old;
 	in->nlookup = r_nlookup;
 	in->kknown = true;
@@ -604,16 +615,8 @@ void kview_unretire_later(struct cfs_inode *r)
 
 void kview_freeze(struct cfs_inode *r, const struct cfs_inode *from)
 {
-	struct kview *kv = xcalloc(1, sizeof(*kv));
-	kv->refs = 1;
-	kv->len = from->datalen > 0 ? from->datalen : 0;
-	kv->data = kv->len ? xmemdup(from->data, (size_t)kv->len) : NULL;
-	kv->st = from->st;
-	kview_put(r->kv);
-	r->kv = kv;
+	retired_view(r, kview_new(from));
 	r->kcopy = true; /* read direct_io from kv: the kernel's pages were never kv's */
-	r->st = kv->st;
-	r->datalen = kv->len;
 }
 
 void kview_fill_attr(const struct cfs *fs, struct cfs_inode *k, struct stat *st)

@@ -209,13 +209,6 @@ static char *dir_path_of(const char *file)
 	return p;
 }
 
-/* The znode path a lock on inode in stands for (a ".data" view is its own file). */
-static char *file_of(const struct cfs_inode *in)
-{
-	if (in->data_file)
-		return path_join(in->path, CFS_DATA_NAME);
-	return xstrdup(in->path);
-}
 
 /*
  * The files an fcntl lock was ever asked for on, on this mount (never
@@ -227,6 +220,7 @@ static char *file_of(const struct cfs_inode *in)
 
 struct used_file {
 	struct used_file *next;
+	bool data_file;
 	char path[];
 };
 
@@ -240,36 +234,26 @@ static unsigned used_bucket(const char *path)
 	return h % POSIX_USED_BUCKETS;
 }
 
-static bool posix_used_has(const char *path)
+/* Asked at every read-only open: by the inode's own path, no allocation. */
+bool locks_posix_used(const struct cfs_inode *in)
 {
-	for (struct used_file *u = posix_used[used_bucket(path)]; u; u = u->next)
-		if (!strcmp(u->path, path))
+	for (struct used_file *u = posix_used[used_bucket(in->path)]; u; u = u->next)
+		if (u->data_file == in->data_file && !strcmp(u->path, in->path))
 			return true;
 	return false;
 }
 
-/* Takes path (malloc'd). */
-static void posix_used_add(char *path)
+static void posix_used_add(const struct cfs_inode *in)
 {
-	if (posix_used_has(path)) {
-		free(path);
+	if (locks_posix_used(in))
 		return;
-	}
-	size_t n = strlen(path);
+	size_t n = strlen(in->path);
 	struct used_file *u = xmalloc(sizeof(*u) + n + 1);
-	memcpy(u->path, path, n + 1);
-	free(path);
+	u->data_file = in->data_file;
+	memcpy(u->path, in->path, n + 1);
 	unsigned b = used_bucket(u->path);
 	u->next = posix_used[b];
 	posix_used[b] = u;
-}
-
-bool locks_posix_used(const struct cfs_inode *in)
-{
-	char *path = file_of(in);
-	bool used = posix_used_has(path);
-	free(path);
-	return used;
 }
 
 static const char *base_name(const char *path)
@@ -850,10 +834,10 @@ static void lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	if (type != F_RDLCK && type != F_WRLCK)
 		return (void)fuse_reply_err(req, EINVAL);
 	if (posix)
-		posix_used_add(file_of(in)); /* its later read-only opens keep FLUSH */
+		posix_used_add(in); /* its later read-only opens keep FLUSH */
 	init_once();
 	bool excl = type == F_WRLCK;
-	char *file = file_of(in);
+	char *file = inode_file_path(in);
 	struct ldir *d = dir_get(file);
 	free(file);
 
@@ -979,7 +963,7 @@ static void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 		return (void)fuse_reply_lock(req, lock);
 	}
 	struct getlk_ctx *g = xcalloc(1, sizeof(*g));
-	char *file = file_of(in);
+	char *file = inode_file_path(in);
 	g->req = req;
 	g->ino = ino;
 	g->owner = fi->lock_owner;

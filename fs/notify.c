@@ -105,23 +105,25 @@ struct notifier {
 	struct own_change *own; /* loop thread only */
 };
 
+/* An item, name copied (NULL: none); the rest is zero. */
+static struct nitem *new_item(enum nact act, fuse_ino_t ino, const char *name, bool ready)
+{
+	size_t len = name ? strlen(name) : 0;
+	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
+	it->act = act;
+	it->ino = ino;
+	it->ready = ready;
+	memcpy(it->name, name ? name : "", len + 1);
+	return it;
+}
+
 static struct nitem *push_item(struct cfs *fs, enum nact act, fuse_ino_t ino, fuse_ino_t child,
 			       const char *name, int kind, bool ready)
 {
 	struct notifier *n = fs->notifier;
-	size_t len = name ? strlen(name) : 0;
-	struct nitem *it = xmalloc(sizeof(*it) + len + 1);
-	it->next = NULL;
-	it->act = act;
-	it->ino = ino;
+	struct nitem *it = new_item(act, ino, name, ready);
 	it->child = child;
 	it->kind = kind;
-	it->ready = ready;
-	it->skip = false;
-	it->stamp = 0;
-	it->fence = false;
-	it->hold_only = false;
-	memcpy(it->name, name ? name : "", len + 1);
 	pthread_mutex_lock(&n->mu);
 	if (n->tail)
 		n->tail->next = it;
@@ -324,10 +326,7 @@ static void replay(struct notifier *n, struct nitem *it)
 	char full[8192];
 	const char *path = it->name;
 	snprintf(full, sizeof(full), "%s%s", n->mountpoint, path);
-	pthread_mutex_lock(&n->mu);
-	n->replay_kind = it->kind;
-	snprintf(n->replay_path, sizeof(n->replay_path), "%s", path);
-	pthread_mutex_unlock(&n->mu);
+	set_replaying(n, it->kind, path);
 	int fd;
 	switch (it->kind) {
 	case RP_CREATE_FILE:
@@ -364,10 +363,7 @@ static void replay(struct notifier *n, struct nitem *it)
 			unlink(full);
 		break;
 	}
-	pthread_mutex_lock(&n->mu);
-	n->replay_kind = RP_NONE;
-	n->replay_path[0] = 0;
-	pthread_mutex_unlock(&n->mu);
+	set_replaying(n, RP_NONE, "");
 }
 
 /*
@@ -516,25 +512,6 @@ static void push_first(struct notifier *n, struct nitem *it)
 	pthread_mutex_unlock(&n->mu);
 }
 
-/* A ready item for the head of the queue (push_first), with name copied. */
-static struct nitem *first_item(enum nact act, fuse_ino_t ino, const char *name)
-{
-	size_t len = name ? strlen(name) : 0;
-	struct nitem *it = xcalloc(1, sizeof(*it) + len + 1);
-	it->act = act;
-	it->ino = ino;
-	it->ready = true;
-	if (len)
-		memcpy(it->name, name, len + 1);
-	return it;
-}
-
-/* The name of in's file as the notify thread opens it. */
-static char *file_name_of(const struct cfs_inode *in)
-{
-	return in->data_file ? path_join(in->path, CFS_DATA_NAME) : xstrdup(in->path);
-}
-
 /* A fence (inode.c, K4): kview_fenced hears when it is through. */
 void notify_fence(struct cfs *fs, struct cfs_inode *in)
 {
@@ -545,8 +522,8 @@ void notify_fence(struct cfs *fs, struct cfs_inode *in)
 		return;
 	}
 	/* the name its statx takes (fence_refresh) */
-	char *p = file_name_of(in);
-	struct nitem *it = first_item(NA_INVAL_INODE, in->nodeid, p);
+	char *p = inode_file_path(in);
+	struct nitem *it = new_item(NA_INVAL_INODE, in->nodeid, p, true);
 	free(p);
 	it->stamp = in->kchg;
 	it->fence = true;
@@ -575,8 +552,8 @@ void notify_hold(struct cfs *fs, struct cfs_inode *r)
 	struct notifier *n = fs->notifier;
 	if (!n || r->held)
 		return;
-	char *p = file_name_of(r);
-	struct nitem *it = first_item(NA_HOLD, r->nodeid, p);
+	char *p = inode_file_path(r);
+	struct nitem *it = new_item(NA_HOLD, r->nodeid, p, true);
 	free(p);
 	r->held = true;
 	r->live->held_by_notify++;
@@ -590,7 +567,7 @@ void notify_unhold(struct cfs *fs, struct cfs_inode *r)
 	r->held = false;
 	r->live->held_by_notify--;
 	/* ahead of the FIFO, as the name's invalidation an unretire sends with it */
-	push_first(fs->notifier, first_item(NA_UNHOLD, r->nodeid, NULL));
+	push_first(fs->notifier, new_item(NA_UNHOLD, r->nodeid, NULL, true));
 }
 
 void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
@@ -611,7 +588,7 @@ void notify_inval_name(struct cfs *fs, struct cfs_inode *in)
 	if (!parent || !fs->notifier)
 		return;
 	/* ahead of the queue: until it is through, opens of the name get ESTALE */
-	push_first(fs->notifier, first_item(NA_INVAL_ENTRY, parent->nodeid, name));
+	push_first(fs->notifier, new_item(NA_INVAL_ENTRY, parent->nodeid, name, true));
 }
 
 int notify_start(struct cfs *fs)
@@ -641,7 +618,7 @@ int notify_start(struct cfs *fs)
 void notify_stop_begin(struct cfs *fs)
 {
 	if (fs->notifier)
-		push_first(fs->notifier, first_item(NA_STOP, 0, NULL));
+		push_first(fs->notifier, new_item(NA_STOP, 0, NULL, true));
 }
 
 bool notify_stopped(struct cfs *fs)
@@ -850,15 +827,7 @@ static void resync_one(struct cfs_inode *in, void *arg)
 	struct cfs *fs = arg;
 	inode_invalidate(in, true, true);
 	notify_inval(fs, in);
-	if (in->nodeid == FUSE_ROOT_ID)
-		return;
-	char parent_path[4096];
-	parent_of(in->path, parent_path, sizeof(parent_path));
-	struct cfs_inode *parent = in->data_file ? inode_find_path(fs, in->path, false)
-						 : inode_find_path(fs, parent_path, false);
-	if (parent)
-		push(fs, NA_INVAL_ENTRY, parent->nodeid, 0,
-		     in->data_file ? CFS_DATA_NAME : base_name(in->path));
+	notify_inval_name(fs, in);
 }
 
 void notify_resync(struct cfs *fs)

@@ -276,7 +276,12 @@ static void timer_cb(uv_timer_t *t)
 	commit(h);
 }
 
-static struct fh *fh_new(struct cfs_inode *in, int flags, struct kview *kv)
+/*
+ * kv: a page-cache handle's view (reads come from it); else snap: the
+ * version a direct_io reader copies (a retired nodeid's view), or in's.
+ */
+static struct fh *fh_new(struct cfs_inode *in, int flags, struct kview *kv,
+			 const struct kview *snap)
 {
 	struct fh *h = xcalloc(1, sizeof(*h));
 	h->in = in;
@@ -293,6 +298,8 @@ static struct fh *fh_new(struct cfs_inode *in, int flags, struct kview *kv)
 	h->kv = kv;
 	if (kv) {
 		/* reads come from kv */
+	} else if (snap) {
+		buf_append(&h->content, snap->data, (size_t)snap->len);
 	} else if (!(flags & O_TRUNC) || !h->writable) {
 		if (in->datalen > 0)
 			buf_append(&h->content, in->data, (size_t)in->datalen);
@@ -594,7 +601,7 @@ static bool retry_take(fuse_req_t req)
  * fresh nodeid (RD_AGAIN; a retry is never sent back again), or by a
  * direct_io snapshot (RD_COPY).
  */
-enum { RD_CACHE, RD_WAIT, RD_AGAIN, RD_COPY, RD_FROZEN };
+enum { RD_CACHE, RD_WAIT, RD_AGAIN, RD_COPY };
 
 static int reader_kind(struct cfs_inode *k, struct cfs_inode *in, const struct open_ctx *oc)
 {
@@ -609,11 +616,12 @@ static int reader_kind(struct cfs_inode *k, struct cfs_inode *in, const struct o
 		 * from now on, the kernel is told to ask for its size again (at
 		 * once: no page of it is locked by anyone, and nothing can be
 		 * inside read() of a nodeid without page-cache handles), and the
-		 * open reads that view, direct_io: fstat then agrees with it.
+		 * open reads that view, direct_io (RD_COPY of a retired nodeid
+		 * copies its view): fstat then agrees with it.
 		 */
 		kview_freeze(k, in);
 		fuse_lowlevel_notify_inval_inode(cfs->se, k->nodeid, -1, 0);
-		return RD_FROZEN;
+		return RD_COPY;
 	}
 	int can = kview_can_cache(k);
 	if (can == KV_OK)
@@ -736,12 +744,9 @@ static void open_done(struct cfs_inode *in, int err, void *arg)
 			break;
 		}
 	}
-	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags, kv);
-	if (!kv && k->retired && k->kv && !writer && !oc->replay) {
-		/* RD_FROZEN (or a retired view's reader without page cache): its version */
-		h->content.len = 0;
-		buf_append(&h->content, k->kv->data, (size_t)k->kv->len);
-	}
+	/* a reader of a retired nodeid without its page cache reads its version */
+	const struct kview *snap = !kv && k->retired && !writer && !oc->replay ? k->kv : NULL;
+	struct fh *h = fh_new(in, oc->replay ? O_RDONLY : oc->flags, kv, snap);
 	h->kwriter = writer;
 	h->kreader = !writer && !oc->replay;
 	if (h->kreader)
